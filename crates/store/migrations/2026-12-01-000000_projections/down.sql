@@ -1,0 +1,10 @@
+DROP TABLE dead_letters;
+DROP TABLE record_timeline;
+DROP TABLE history;
+DROP TABLE error_events;
+DROP TABLE import_errors;
+DROP TABLE users;
+DROP TABLE omie_records;
+DROP TABLE events;
+DROP TABLE integrations;
+DROP TABLE consumer_offsets;

@@ -1,0 +1,59 @@
+//! `events`: every applied event with its raw payload and log position.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::schema::events;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub event_type: String,
+    pub subject: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub log_partition: i32,
+    pub log_offset: i64,
+    pub actor: Value,
+    pub payload: Value,
+}
+
+/// Which of `ids` were applied before (a duplicate delivery carries an id seen before).
+pub async fn existing_ids(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<HashSet<Uuid>, StoreError> {
+    let found: Vec<Uuid> = events::table
+        .filter(events::id.eq_any(ids))
+        .select(events::id)
+        .load(conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, rows: &[EventRow]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(crate::WRITE_CHUNK) {
+        diesel::insert_into(events::table)
+            .values(chunk)
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn count_for_tenant(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Result<i64, StoreError> {
+    Ok(events::table
+        .filter(events::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)
+        .await?)
+}
