@@ -1,1 +1,9 @@
+//! What both services share: JWT auth, problem+json, secret sealing, Kafka client settings and
+//! logging. Nothing here knows about Omie or the fold.
 
+pub mod auth;
+pub mod http;
+pub mod kafka;
+pub mod logging;
+pub mod problem;
+pub mod secrets;

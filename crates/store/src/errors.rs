@@ -103,3 +103,17 @@ pub async fn list(
         .load(conn)
         .await?)
 }
+
+/// (kind, status, count) of a tenant's errors.
+pub async fn count_by_kind(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    Ok(import_errors::table
+        .filter(import_errors::tenant_id.eq(tenant_id))
+        .group_by((import_errors::kind, import_errors::status))
+        .select((import_errors::kind, import_errors::status, diesel::dsl::count_star()))
+        .order((import_errors::kind, import_errors::status))
+        .load(conn)
+        .await?)
+}

@@ -50,3 +50,7 @@ pub async fn list(
         .load(conn)
         .await?)
 }
+
+pub async fn count_for_tenant(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Result<i64, StoreError> {
+    Ok(history::table.filter(history::tenant_id.eq(tenant_id)).count().get_result(conn).await?)
+}

@@ -70,6 +70,15 @@ pub async fn for_batch(
         .await?)
 }
 
+/// Unsets the app key of `tenants` (within a transaction, right before [`upsert`]).
+pub async fn clear_app_keys(conn: &mut AsyncPgConnection, tenants: &[Uuid]) -> Result<(), StoreError> {
+    diesel::update(integrations::table.filter(integrations::tenant_id.eq_any(tenants)))
+        .set(integrations::app_key.eq(None::<String>))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[Integration]) -> Result<(), StoreError> {
     for chunk in rows.chunks(crate::WRITE_CHUNK) {
         diesel::insert_into(integrations::table)

@@ -90,3 +90,15 @@ pub async fn list(
         .load(conn)
         .await?)
 }
+
+/// (active, inactive) user counts of a tenant.
+pub async fn count_by_state(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Result<(i64, i64), StoreError> {
+    let rows: Vec<(bool, i64)> = users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .group_by(users::active)
+        .select((users::active, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    let count = |wanted: bool| rows.iter().filter(|(active, _)| *active == wanted).map(|(_, n)| n).sum();
+    Ok((count(true), count(false)))
+}

@@ -1,0 +1,88 @@
+//! What a tagged Omie record must carry to become a user.
+
+use omie_sync_events::omie::OmieClient;
+
+use super::email::{self, EmailCheck};
+
+/// The kinds of import error. Names are stable: they are stored and shown to admins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    MissingName,
+    MissingEmail,
+    InvalidEmail,
+    DuplicateEmail,
+    UnprocessableWebhook,
+}
+
+impl ErrorKind {
+    /// Kinds tied to one Omie record (as opposed to a webhook that names none).
+    pub const RECORD_KINDS: [ErrorKind; 4] = [
+        ErrorKind::MissingName,
+        ErrorKind::MissingEmail,
+        ErrorKind::InvalidEmail,
+        ErrorKind::DuplicateEmail,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::MissingName => "missing_name",
+            ErrorKind::MissingEmail => "missing_email",
+            ErrorKind::InvalidEmail => "invalid_email",
+            ErrorKind::DuplicateEmail => "duplicate_email",
+            ErrorKind::UnprocessableWebhook => "unprocessable_webhook",
+        }
+    }
+}
+
+/// The user fields a valid record yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub name: String,
+    pub email: String,
+    pub document: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// Name: `razao_social`, else `nome_fantasia`, trimmed.
+pub fn name_of(client: &OmieClient) -> Option<String> {
+    client.razao_social.clone().or_else(|| client.nome_fantasia.clone())
+}
+
+pub fn validate(client: &OmieClient) -> Result<Candidate, Failure> {
+    let name = name_of(client).ok_or_else(|| Failure {
+        kind: ErrorKind::MissingName,
+        message: "the record has neither razao_social nor nome_fantasia".into(),
+    })?;
+    let email = match email::check(client.email.as_deref()) {
+        EmailCheck::Valid(address) => address,
+        EmailCheck::Missing => {
+            return Err(Failure {
+                kind: ErrorKind::MissingEmail,
+                message: "the record has no e-mail address".into(),
+            });
+        }
+        EmailCheck::Invalid => {
+            return Err(Failure {
+                kind: ErrorKind::InvalidEmail,
+                message: format!(
+                    "no valid e-mail address in {:?}",
+                    client.email.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+    };
+    Ok(Candidate { name, email, document: client.cnpj_cpf.clone() })
+}
+
+/// The address a record would claim, if it has a valid one (to preload e-mail owners).
+pub fn claimed_email(client: &OmieClient) -> Option<String> {
+    match email::check(client.email.as_deref()) {
+        EmailCheck::Valid(address) => Some(address),
+        _ => None,
+    }
+}
