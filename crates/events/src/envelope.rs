@@ -112,7 +112,9 @@ pub enum RecordSource {
 /// The parts of an Omie webhook body that are not the record itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WebhookMeta {
-    pub message_id: String,
+    /// Omie's `messageId`; absent only in malformed deliveries (then the event id hashes the body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     pub topic: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<Value>,

@@ -1,0 +1,155 @@
+//! Admin commands of the integrations centre. Each accepted command is one event with the caller
+//! as actor; the answer is 202 once the broker acknowledged it (the projector applies it within
+//! moments). Secrets are sealed before they leave this process and never echoed.
+
+use actix_web::{HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use omie_sync_events::envelope::SCHEMA_VERSION;
+use omie_sync_events::{
+    Actor, ActorKind, CredentialsSet, Envelope, Event, TagSet, Template, TemplateSet, WebhookTokenRotated, ids,
+};
+use omie_sync_platform::auth::Caller;
+use omie_sync_store::integrations;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{ApiError, FieldError};
+
+const MAX_TAG_CHARS: usize = 100;
+const MAX_SECRET_CHARS: usize = 256;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/api/v1/integrations/omie/credentials", web::put().to(set_credentials))
+        .route("/api/v1/integrations/omie/tag", web::put().to(set_tag))
+        .route("/api/v1/integrations/omie/template", web::put().to(set_template))
+        .route("/api/v1/integrations/omie/webhook-token", web::post().to(rotate_webhook_token));
+}
+
+#[derive(Deserialize)]
+pub struct CredentialsCommand {
+    #[serde(default)]
+    app_key: String,
+    #[serde(default)]
+    app_secret: SecretString,
+}
+
+#[derive(Deserialize)]
+pub struct TagCommand {
+    #[serde(default)]
+    tag: String,
+}
+
+#[derive(Deserialize)]
+pub struct TemplateCommand {
+    #[serde(default)]
+    template: String,
+}
+
+async fn set_credentials(
+    caller: Caller,
+    state: web::Data<AppState>,
+    command: web::Json<CredentialsCommand>,
+) -> Result<HttpResponse, ApiError> {
+    let app_key = command.app_key.trim().to_owned();
+    let secret = command.app_secret.expose_secret().trim();
+    let mut problems = Vec::new();
+    if app_key.is_empty() || app_key.len() > 64 || !app_key.chars().all(|c| c.is_ascii_alphanumeric()) {
+        problems.push(FieldError { field: "app_key", message: "the Omie App Key: 1 to 64 letters or digits".into() });
+    }
+    if secret.is_empty() || secret.len() > MAX_SECRET_CHARS {
+        problems.push(FieldError { field: "app_secret", message: format!("the Omie App Secret: 1 to {MAX_SECRET_CHARS} characters") });
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    if let Some(owner) = integrations::owner_of_app_key(&mut conn, &app_key).await? {
+        if owner != caller.tenant_id() {
+            return Err(ApiError::AppKeyInUse);
+        }
+    }
+    drop(conn);
+    let app_secret_sealed = state.sealer.seal(caller.tenant_id(), &SecretString::from(secret));
+    record(&state, &caller, Event::CredentialsSet(CredentialsSet { app_key, app_secret_sealed })).await
+}
+
+async fn set_tag(caller: Caller, state: web::Data<AppState>, command: web::Json<TagCommand>) -> Result<HttpResponse, ApiError> {
+    let tag = command.tag.trim().to_owned();
+    if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS {
+        return Err(ApiError::validation("tag", format!("the Omie tag name: 1 to {MAX_TAG_CHARS} characters")));
+    }
+    record(&state, &caller, Event::TagSet(TagSet { tag })).await
+}
+
+async fn set_template(
+    caller: Caller,
+    state: web::Data<AppState>,
+    command: web::Json<TemplateCommand>,
+) -> Result<HttpResponse, ApiError> {
+    let template = match command.template.trim().to_lowercase().as_str() {
+        "users" => Template::Users,
+        _ => return Err(ApiError::validation("template", "the only template for Omie is \"users\"")),
+    };
+    record(&state, &caller, Event::TemplateSet(TemplateSet { template })).await
+}
+
+/// Issues a new webhook token. It is shown once, inside the URL to paste into Omie.
+async fn rotate_webhook_token(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = SecretString::from(URL_SAFE_NO_PAD.encode(bytes));
+    let token_sealed = state.sealer.seal(caller.tenant_id(), &token);
+    let envelope = command_envelope(&caller, Event::WebhookTokenRotated(WebhookTokenRotated { token_sealed }));
+    append(&state, &envelope).await?;
+    let webhook_url = format!(
+        "{}/api/v1/webhooks/omie/users?token={}",
+        state.public_base_url.trim_end_matches('/'),
+        token.expose_secret()
+    );
+    Ok(HttpResponse::Created().json(json!({"status": "accepted", "event_id": envelope.id, "webhook_url": webhook_url})))
+}
+
+async fn record(state: &AppState, caller: &Caller, event: Event) -> Result<HttpResponse, ApiError> {
+    let envelope = command_envelope(caller, event);
+    append(state, &envelope).await?;
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": envelope.id})))
+}
+
+async fn append(state: &AppState, envelope: &Envelope) -> Result<(), ApiError> {
+    state.log.append(envelope).await.map_err(|error| {
+        tracing::warn!(%error, event_type = envelope.type_name(), "command not recorded");
+        ApiError::BrokerUnavailable
+    })?;
+    tracing::info!(event_id = %envelope.id, event_type = envelope.type_name(), tenant_id = %envelope.tenant_id, "command recorded");
+    Ok(())
+}
+
+fn command_envelope(caller: &Caller, event: Event) -> Envelope {
+    let now = Utc::now();
+    let claims = &caller.0;
+    Envelope {
+        id: Uuid::now_v7(),
+        schema_version: SCHEMA_VERSION,
+        tenant_id: claims.tenant_id,
+        integration_id: ids::integration_id(claims.tenant_id),
+        occurred_at: now,
+        recorded_at: now,
+        actor: Actor {
+            kind: ActorKind::EspressoUser,
+            id: Some(claims.sub.clone()),
+            name: claims.name.clone(),
+            email: claims.email.clone(),
+        },
+        subject: None,
+        correlation_id: None,
+        causation_id: None,
+        event,
+    }
+}
