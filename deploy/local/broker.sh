@@ -33,14 +33,18 @@ start() {
     return
   fi
   # Tansu reads these from the environment too; keep the caller's settings out of the broker.
-  # Tansu resolves a sqlite:// path against its working directory.
-  (cd "$dir" && env -u OTEL_EXPORTER_OTLP_ENDPOINT -u STORAGE_ENGINE -u CLUSTER_ID \
-    nohup "$TANSU_BIN" broker \
-      --listener-url "tcp://127.0.0.1:$port" \
-      --advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine "sqlite://log.db" \
-      >"$dir/broker.log" 2>&1 &
-    echo $! >"$dir/broker.pid")
+  # Tansu resolves a sqlite:// path against its working directory. `exec` makes the recorded
+  # pid the broker's own, so `stop` reaches it.
+  (
+    cd "$dir" || exit 1
+    exec env -u OTEL_EXPORTER_OTLP_ENDPOINT -u STORAGE_ENGINE -u CLUSTER_ID \
+      nohup "$TANSU_BIN" broker \
+        --listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$port" \
+        --storage-engine "sqlite://log.db" \
+        </dev/null >"$dir/broker.log" 2>&1
+  ) &
+  echo $! >"$dir/broker.pid"
   echo "$port" >"$dir/broker.port"
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -73,9 +73,6 @@ mod tests {
     #[test]
     fn ids_are_stable_across_releases() {
         // A changed derivation would orphan every stored row: this value must never change.
-        assert_eq!(
-            user_id(Uuid::nil(), 8612300451).to_string(),
-            "443a589e-3b0a-5b80-b920-482f51154be4"
-        );
+        assert_eq!(user_id(Uuid::nil(), 8612300451).to_string(), "443a589e-3b0a-5b80-b920-482f51154be4");
     }
 }

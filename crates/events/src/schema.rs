@@ -4,8 +4,8 @@
 use schemars::{JsonSchema, Schema, schema_for};
 
 use crate::envelope::{
-    ClientDeleted, ClientUpserted, CredentialsSet, Envelope, TagSet, TemplateSet,
-    WebhookTokenRotated, WebhookUnprocessable,
+    ClientDeleted, ClientUpserted, CredentialsSet, Envelope, TagSet, TemplateSet, WebhookTokenRotated,
+    WebhookUnprocessable,
 };
 use crate::omie::{OmieClient, WebhookBody};
 

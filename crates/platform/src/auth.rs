@@ -86,9 +86,7 @@ impl ResponseError for AuthError {
 impl AuthError {
     fn problem(&self) -> Problem {
         match self {
-            AuthError::Missing | AuthError::Invalid(_) => {
-                Problem::new(types::UNAUTHENTICATED, self.to_string())
-            }
+            AuthError::Missing | AuthError::Invalid(_) => Problem::new(types::UNAUTHENTICATED, self.to_string()),
             AuthError::Forbidden(_) => Problem::new(types::FORBIDDEN, self.to_string()),
         }
     }
@@ -97,10 +95,7 @@ impl AuthError {
 impl JwtKeys {
     pub fn new(secret: &SecretString) -> JwtKeys {
         let bytes = secret.expose_secret().as_bytes();
-        JwtKeys {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
-        }
+        JwtKeys { encoding: EncodingKey::from_secret(bytes), decoding: DecodingKey::from_secret(bytes) }
     }
 
     pub fn mint(&self, claims: &Claims) -> String {
@@ -161,14 +156,7 @@ mod tests {
     }
 
     fn claims(role: Role, exp: i64) -> Claims {
-        Claims {
-            sub: "u1".into(),
-            tenant_id: Uuid::from_u128(7),
-            role,
-            name: None,
-            email: None,
-            exp,
-        }
+        Claims { sub: "u1".into(), tenant_id: Uuid::from_u128(7), role, name: None, email: None, exp }
     }
 
     #[test]

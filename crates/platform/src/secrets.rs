@@ -55,10 +55,7 @@ impl Sealer {
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
         let payload = Payload { msg: ciphertext, aad: tenant_id.as_bytes() };
-        let plaintext = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), payload)
-            .map_err(|_| SecretsError::CannotOpen)?;
+        let plaintext = self.cipher.decrypt(Nonce::from_slice(nonce), payload).map_err(|_| SecretsError::CannotOpen)?;
         let text = String::from_utf8(plaintext).map_err(|_| SecretsError::CannotOpen)?;
         Ok(SecretString::from(text))
     }

@@ -18,10 +18,6 @@ pub struct DeadLetter {
 }
 
 pub async fn insert(conn: &mut AsyncPgConnection, rows: &[DeadLetter]) -> Result<(), StoreError> {
-    diesel::insert_into(dead_letters::table)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
+    diesel::insert_into(dead_letters::table).values(rows).on_conflict_do_nothing().execute(conn).await?;
     Ok(())
 }

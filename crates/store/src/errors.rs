@@ -80,21 +80,13 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[ImportError]) -> Resul
 
 pub async fn insert_events(conn: &mut AsyncPgConnection, rows: &[ErrorEvent]) -> Result<(), StoreError> {
     for chunk in rows.chunks(crate::WRITE_CHUNK) {
-        diesel::insert_into(error_events::table)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
+        diesel::insert_into(error_events::table).values(chunk).on_conflict_do_nothing().execute(conn).await?;
     }
     Ok(())
 }
 
 /// A tenant's errors, most recently seen first.
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    tenant_id: Uuid,
-    limit: i64,
-) -> Result<Vec<ImportError>, StoreError> {
+pub async fn list(conn: &mut AsyncPgConnection, tenant_id: Uuid, limit: i64) -> Result<Vec<ImportError>, StoreError> {
     Ok(import_errors::table
         .filter(import_errors::tenant_id.eq(tenant_id))
         .order((import_errors::last_seen_at.desc(), import_errors::id))

@@ -27,33 +27,18 @@ pub struct EventRow {
 }
 
 /// Which of `ids` were applied before (a duplicate delivery carries an id seen before).
-pub async fn existing_ids(
-    conn: &mut AsyncPgConnection,
-    ids: &[Uuid],
-) -> Result<HashSet<Uuid>, StoreError> {
-    let found: Vec<Uuid> = events::table
-        .filter(events::id.eq_any(ids))
-        .select(events::id)
-        .load(conn)
-        .await?;
+pub async fn existing_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+    let found: Vec<Uuid> = events::table.filter(events::id.eq_any(ids)).select(events::id).load(conn).await?;
     Ok(found.into_iter().collect())
 }
 
 pub async fn insert(conn: &mut AsyncPgConnection, rows: &[EventRow]) -> Result<(), StoreError> {
     for chunk in rows.chunks(crate::WRITE_CHUNK) {
-        diesel::insert_into(events::table)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
+        diesel::insert_into(events::table).values(chunk).on_conflict_do_nothing().execute(conn).await?;
     }
     Ok(())
 }
 
 pub async fn count_for_tenant(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Result<i64, StoreError> {
-    Ok(events::table
-        .filter(events::tenant_id.eq(tenant_id))
-        .count()
-        .get_result(conn)
-        .await?)
+    Ok(events::table.filter(events::tenant_id.eq(tenant_id)).count().get_result(conn).await?)
 }

@@ -27,21 +27,13 @@ pub struct HistoryEntry {
 
 pub async fn insert(conn: &mut AsyncPgConnection, rows: &[HistoryEntry]) -> Result<(), StoreError> {
     for chunk in rows.chunks(crate::WRITE_CHUNK) {
-        diesel::insert_into(history::table)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
+        diesel::insert_into(history::table).values(chunk).on_conflict_do_nothing().execute(conn).await?;
     }
     Ok(())
 }
 
 /// A tenant's history, newest first.
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    tenant_id: Uuid,
-    limit: i64,
-) -> Result<Vec<HistoryEntry>, StoreError> {
+pub async fn list(conn: &mut AsyncPgConnection, tenant_id: Uuid, limit: i64) -> Result<Vec<HistoryEntry>, StoreError> {
     Ok(history::table
         .filter(history::tenant_id.eq(tenant_id))
         .order((history::log_offset.desc(), history::ordinal.desc()))

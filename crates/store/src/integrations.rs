@@ -32,23 +32,12 @@ pub async fn with_app_key(conn: &mut AsyncPgConnection) -> Result<Vec<Integratio
         .await?)
 }
 
-pub async fn by_tenant(
-    conn: &mut AsyncPgConnection,
-    tenant_id: Uuid,
-) -> Result<Option<Integration>, StoreError> {
-    Ok(integrations::table
-        .find(tenant_id)
-        .select(Integration::as_select())
-        .first(conn)
-        .await
-        .optional()?)
+pub async fn by_tenant(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Result<Option<Integration>, StoreError> {
+    Ok(integrations::table.find(tenant_id).select(Integration::as_select()).first(conn).await.optional()?)
 }
 
 /// The tenant that owns `app_key`, if any.
-pub async fn owner_of_app_key(
-    conn: &mut AsyncPgConnection,
-    app_key: &str,
-) -> Result<Option<Uuid>, StoreError> {
+pub async fn owner_of_app_key(conn: &mut AsyncPgConnection, app_key: &str) -> Result<Option<Uuid>, StoreError> {
     Ok(integrations::table
         .filter(integrations::app_key.eq(app_key))
         .select(integrations::tenant_id)

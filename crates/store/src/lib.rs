@@ -44,28 +44,23 @@ pub enum StoreError {
 /// A pool of async connections; connections are opened lazily.
 pub fn pool(database_url: &str, max_size: usize) -> Result<PgPool, StoreError> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
-    Pool::builder(manager)
-        .max_size(max_size)
-        .build()
-        .map_err(|error| StoreError::Connect(error.to_string()))
+    Pool::builder(manager).max_size(max_size).build().map_err(|error| StoreError::Connect(error.to_string()))
 }
 
 /// Runs pending migrations; returns how many ran. Blocking: call it before serving, or from a
 /// blocking task.
 pub fn migrate(database_url: &str) -> Result<usize, StoreError> {
     let mut connection = connect_blocking(database_url)?;
-    let applied = connection
-        .run_pending_migrations(MIGRATIONS)
-        .map_err(|error| StoreError::Migration(error.to_string()))?;
+    let applied =
+        connection.run_pending_migrations(MIGRATIONS).map_err(|error| StoreError::Migration(error.to_string()))?;
     Ok(applied.len())
 }
 
 /// Reverts every migration (the down scripts), leaving an empty schema.
 pub fn revert_all(database_url: &str) -> Result<usize, StoreError> {
     let mut connection = connect_blocking(database_url)?;
-    let reverted = connection
-        .revert_all_migrations(MIGRATIONS)
-        .map_err(|error| StoreError::Migration(error.to_string()))?;
+    let reverted =
+        connection.revert_all_migrations(MIGRATIONS).map_err(|error| StoreError::Migration(error.to_string()))?;
     Ok(reverted.len())
 }
 

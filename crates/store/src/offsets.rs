@@ -36,11 +36,7 @@ pub async fn lock(
             next_offset: 0,
         })
         .collect();
-    diesel::insert_into(consumer_offsets::table)
-        .values(&fresh)
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
+    diesel::insert_into(consumer_offsets::table).values(&fresh).on_conflict_do_nothing().execute(conn).await?;
     let rows: Vec<(i32, i64)> = consumer_offsets::table
         .filter(consumer_offsets::consumer_group.eq(group))
         .filter(consumer_offsets::topic.eq(topic))
@@ -55,11 +51,7 @@ pub async fn lock(
 pub async fn store(conn: &mut AsyncPgConnection, rows: &[ConsumerOffset]) -> Result<(), StoreError> {
     diesel::insert_into(consumer_offsets::table)
         .values(rows)
-        .on_conflict((
-            consumer_offsets::consumer_group,
-            consumer_offsets::topic,
-            consumer_offsets::partition,
-        ))
+        .on_conflict((consumer_offsets::consumer_group, consumer_offsets::topic, consumer_offsets::partition))
         .do_update()
         .set(consumer_offsets::next_offset.eq(excluded(consumer_offsets::next_offset)))
         .execute(conn)
@@ -68,11 +60,7 @@ pub async fn store(conn: &mut AsyncPgConnection, rows: &[ConsumerOffset]) -> Res
 }
 
 /// Stored offsets of a group and topic, read synchronously (from the rebalance callback).
-pub fn load_blocking(
-    conn: &mut PgConnection,
-    group: &str,
-    topic: &str,
-) -> Result<HashMap<i32, i64>, StoreError> {
+pub fn load_blocking(conn: &mut PgConnection, group: &str, topic: &str) -> Result<HashMap<i32, i64>, StoreError> {
     let query = consumer_offsets::table
         .filter(consumer_offsets::consumer_group.eq(group))
         .filter(consumer_offsets::topic.eq(topic))

@@ -26,11 +26,7 @@ pub struct TimelineEntry {
 
 pub async fn insert(conn: &mut AsyncPgConnection, rows: &[TimelineEntry]) -> Result<(), StoreError> {
     for chunk in rows.chunks(crate::WRITE_CHUNK) {
-        diesel::insert_into(record_timeline::table)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
+        diesel::insert_into(record_timeline::table).values(chunk).on_conflict_do_nothing().execute(conn).await?;
     }
     Ok(())
 }

@@ -27,11 +27,7 @@ pub struct User {
 }
 
 /// Users of `codes` within `tenants` (a superset of the exact pairs; the caller indexes them).
-pub async fn for_codes(
-    conn: &mut AsyncPgConnection,
-    tenants: &[Uuid],
-    codes: &[i64],
-) -> Result<Vec<User>, StoreError> {
+pub async fn for_codes(conn: &mut AsyncPgConnection, tenants: &[Uuid], codes: &[i64]) -> Result<Vec<User>, StoreError> {
     Ok(users::table
         .filter(users::tenant_id.eq_any(tenants))
         .filter(users::omie_code.eq_any(codes))
@@ -77,11 +73,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[User]) -> Result<(), S
 }
 
 /// A tenant's users, by name then Omie code.
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    tenant_id: Uuid,
-    limit: i64,
-) -> Result<Vec<User>, StoreError> {
+pub async fn list(conn: &mut AsyncPgConnection, tenant_id: Uuid, limit: i64) -> Result<Vec<User>, StoreError> {
     Ok(users::table
         .filter(users::tenant_id.eq(tenant_id))
         .order((users::name, users::omie_code))

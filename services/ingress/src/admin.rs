@@ -64,23 +64,30 @@ async fn set_credentials(
         problems.push(FieldError { field: "app_key", message: "the Omie App Key: 1 to 64 letters or digits".into() });
     }
     if secret.is_empty() || secret.len() > MAX_SECRET_CHARS {
-        problems.push(FieldError { field: "app_secret", message: format!("the Omie App Secret: 1 to {MAX_SECRET_CHARS} characters") });
+        problems.push(FieldError {
+            field: "app_secret",
+            message: format!("the Omie App Secret: 1 to {MAX_SECRET_CHARS} characters"),
+        });
     }
     if !problems.is_empty() {
         return Err(ApiError::Validation(problems));
     }
     let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
-    if let Some(owner) = integrations::owner_of_app_key(&mut conn, &app_key).await? {
-        if owner != caller.tenant_id() {
-            return Err(ApiError::AppKeyInUse);
-        }
+    if let Some(owner) = integrations::owner_of_app_key(&mut conn, &app_key).await?
+        && owner != caller.tenant_id()
+    {
+        return Err(ApiError::AppKeyInUse);
     }
     drop(conn);
     let app_secret_sealed = state.sealer.seal(caller.tenant_id(), &SecretString::from(secret));
     record(&state, &caller, Event::CredentialsSet(CredentialsSet { app_key, app_secret_sealed })).await
 }
 
-async fn set_tag(caller: Caller, state: web::Data<AppState>, command: web::Json<TagCommand>) -> Result<HttpResponse, ApiError> {
+async fn set_tag(
+    caller: Caller,
+    state: web::Data<AppState>,
+    command: web::Json<TagCommand>,
+) -> Result<HttpResponse, ApiError> {
     let tag = command.tag.trim().to_owned();
     if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS {
         return Err(ApiError::validation("tag", format!("the Omie tag name: 1 to {MAX_TAG_CHARS} characters")));

@@ -7,6 +7,7 @@
 //!   repeat, and a webhook's retry carries the same `messageId`, hence the same event id.
 //! - Too many webhooks for one app key → 429 with `Retry-After`.
 //! - 500 is never an intended answer; the body would name no internals.
+//!
 //! Secrets never appear in a detail.
 
 use actix_web::{HttpResponse, ResponseError};
@@ -77,7 +78,9 @@ impl ApiError {
             ApiError::RateLimited { retry_after_seconds } => {
                 Problem::new(RATE_LIMITED, detail).retry_after(*retry_after_seconds)
             }
-            ApiError::BrokerUnavailable => Problem::new(BROKER_UNAVAILABLE, detail).retry_after(RETRY_AFTER_UNAVAILABLE),
+            ApiError::BrokerUnavailable => {
+                Problem::new(BROKER_UNAVAILABLE, detail).retry_after(RETRY_AFTER_UNAVAILABLE)
+            }
             ApiError::Validation(errors) => Problem::new(types::VALIDATION_FAILED, detail)
                 .with("errors", serde_json::to_value(errors).unwrap_or_default()),
             ApiError::AppKeyInUse => Problem::new(APP_KEY_IN_USE, detail),

@@ -11,8 +11,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use omie_sync_events::envelope::SCHEMA_VERSION;
 use omie_sync_events::omie::{TOPIC_CHANGED, TOPIC_DELETED, TOPIC_INCLUDED, WebhookBody, omie_code_of};
 use omie_sync_events::{
-    Actor, ActorKind, ClientDeleted, ClientUpserted, Envelope, Event, RecordSource, UnprocessableReason,
-    WebhookMeta, WebhookUnprocessable, ids,
+    Actor, ActorKind, ClientDeleted, ClientUpserted, Envelope, Event, RecordSource, UnprocessableReason, WebhookMeta,
+    WebhookUnprocessable, ids,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -83,7 +83,11 @@ pub async fn receive(
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual larger body is a 413.
-async fn read_limited(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+async fn read_limited(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let declared = request
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -157,7 +161,11 @@ fn classify(body: &WebhookBody, raw: Value) -> (Event, Option<i64>) {
     let event = if topic == TOPIC_DELETED {
         Event::ClientDeleted(ClientDeleted { record: record.clone(), webhook: meta })
     } else {
-        Event::ClientUpserted(ClientUpserted { source: RecordSource::Webhook, record: record.clone(), webhook: Some(meta) })
+        Event::ClientUpserted(ClientUpserted {
+            source: RecordSource::Webhook,
+            record: record.clone(),
+            webhook: Some(meta),
+        })
     };
     (event, Some(code))
 }
@@ -193,12 +201,17 @@ mod tests {
             (json!({"topic": TOPIC_CHANGED, "event": [1]}), UnprocessableReason::EventNotObject),
             (json!({"topic": TOPIC_CHANGED}), UnprocessableReason::EventNotObject),
             (json!({"topic": TOPIC_CHANGED, "event": {"razao_social": "X"}}), UnprocessableReason::MissingOmieCode),
-            (json!({"topic": TOPIC_CHANGED, "event": {"codigo_cliente_omie": "abc"}}), UnprocessableReason::MissingOmieCode),
+            (
+                json!({"topic": TOPIC_CHANGED, "event": {"codigo_cliente_omie": "abc"}}),
+                UnprocessableReason::MissingOmieCode,
+            ),
         ];
         for (value, expected) in cases {
             let (parsed, raw) = body(value.clone());
             match classify(&parsed, raw) {
-                (Event::WebhookUnprocessable(unprocessable), None) => assert_eq!(unprocessable.reason, expected, "{value}"),
+                (Event::WebhookUnprocessable(unprocessable), None) => {
+                    assert_eq!(unprocessable.reason, expected, "{value}")
+                }
                 other => panic!("{value} classified as {other:?}"),
             }
         }

@@ -37,28 +37,44 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/v1/records/{omie_code}/timeline", web::get().to(record_timeline));
 }
 
-async fn list_users(caller: Caller, pool: web::Data<PgPool>, page: web::Query<Page>) -> Result<HttpResponse, ReadError> {
+async fn list_users(
+    caller: Caller,
+    pool: web::Data<PgPool>,
+    page: web::Query<Page>,
+) -> Result<HttpResponse, ReadError> {
     let limit = page.limit()?;
     let mut conn = pool.get().await.map_err(omie_sync_store::StoreError::from)?;
     let rows = users::list(&mut conn, caller.tenant_id(), limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": rows })))
 }
 
-async fn list_errors(caller: Caller, pool: web::Data<PgPool>, page: web::Query<Page>) -> Result<HttpResponse, ReadError> {
+async fn list_errors(
+    caller: Caller,
+    pool: web::Data<PgPool>,
+    page: web::Query<Page>,
+) -> Result<HttpResponse, ReadError> {
     let limit = page.limit()?;
     let mut conn = pool.get().await.map_err(omie_sync_store::StoreError::from)?;
     let rows = errors::list(&mut conn, caller.tenant_id(), limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": rows })))
 }
 
-async fn list_history(caller: Caller, pool: web::Data<PgPool>, page: web::Query<Page>) -> Result<HttpResponse, ReadError> {
+async fn list_history(
+    caller: Caller,
+    pool: web::Data<PgPool>,
+    page: web::Query<Page>,
+) -> Result<HttpResponse, ReadError> {
     let limit = page.limit()?;
     let mut conn = pool.get().await.map_err(omie_sync_store::StoreError::from)?;
     let rows = history::list(&mut conn, caller.tenant_id(), limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": rows })))
 }
 
-async fn record_timeline(caller: Caller, pool: web::Data<PgPool>, omie_code: web::Path<i64>) -> Result<HttpResponse, ReadError> {
+async fn record_timeline(
+    caller: Caller,
+    pool: web::Data<PgPool>,
+    omie_code: web::Path<i64>,
+) -> Result<HttpResponse, ReadError> {
     let mut conn = pool.get().await.map_err(omie_sync_store::StoreError::from)?;
     let rows = timeline::for_record(&mut conn, caller.tenant_id(), omie_code.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": rows })))

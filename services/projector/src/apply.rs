@@ -68,7 +68,8 @@ async fn apply_in_transaction(
     scope: &OffsetScope,
     batch: &[LogRecord],
 ) -> Result<BatchReport, StoreError> {
-    let partitions: Vec<i32> = batch.iter().map(|record| record.partition).collect::<BTreeSet<_>>().into_iter().collect();
+    let partitions: Vec<i32> =
+        batch.iter().map(|record| record.partition).collect::<BTreeSet<_>>().into_iter().collect();
     let stored = offsets::lock(conn, &scope.group, &scope.topic, &partitions).await?;
     let mut report = BatchReport::default();
     let mut decoded = Vec::new();

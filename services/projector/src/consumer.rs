@@ -101,10 +101,10 @@ impl ConsumerContext for ProjectorContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let revoked = self.mirror(tpl.elements().iter().map(|element| element.partition()));
-                if revoked.count() > 0 {
-                    if let Err(error) = consumer.commit(&revoked, CommitMode::Sync) {
-                        tracing::warn!(%error, "cannot mirror offsets to Kafka on revoke");
-                    }
+                if revoked.count() > 0
+                    && let Err(error) = consumer.commit(&revoked, CommitMode::Sync)
+                {
+                    tracing::warn!(%error, "cannot mirror offsets to Kafka on revoke");
                 }
                 if let Err(error) = consumer.unassign() {
                     tracing::error!(%error, "partition revocation failed");
@@ -172,10 +172,10 @@ pub async fn run(
         };
         consumer.context().remember(&report.next_offsets);
         let mirror = consumer.context().mirror(report.next_offsets.keys().copied());
-        if mirror.count() > 0 {
-            if let Err(error) = consumer.commit(&mirror, CommitMode::Async) {
-                tracing::debug!(%error, "offset mirror commit failed (lag monitoring only)");
-            }
+        if mirror.count() > 0
+            && let Err(error) = consumer.commit(&mirror, CommitMode::Async)
+        {
+            tracing::debug!(%error, "offset mirror commit failed (lag monitoring only)");
         }
         tracing::debug!(
             applied = report.applied,

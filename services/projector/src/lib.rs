@@ -67,10 +67,8 @@ impl Application {
         let consumer = Arc::new(consumer);
 
         let (stop_consumer, shutdown) = watch::channel(false);
-        let batching = Batching {
-            max_records: config.batch_max as usize,
-            max_wait: Duration::from_millis(config.batch_wait_ms),
-        };
+        let batching =
+            Batching { max_records: config.batch_max as usize, max_wait: Duration::from_millis(config.batch_wait_ms) };
         let consumer_task = tokio::spawn(consumer::run(consumer, pool.clone(), scope, batching, shutdown));
 
         let keys = web::Data::new(JwtKeys::new(&config.jwt_secret));

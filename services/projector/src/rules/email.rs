@@ -11,12 +11,8 @@ pub enum EmailCheck {
 }
 
 pub fn check(field: Option<&str>) -> EmailCheck {
-    let mut candidates = field
-        .unwrap_or_default()
-        .split([',', ';'])
-        .map(str::trim)
-        .filter(|candidate| !candidate.is_empty())
-        .peekable();
+    let mut candidates =
+        field.unwrap_or_default().split([',', ';']).map(str::trim).filter(|candidate| !candidate.is_empty()).peekable();
     if candidates.peek().is_none() {
         return EmailCheck::Missing;
     }

@@ -203,12 +203,13 @@ fn client_upserted(state: &State, draft: &mut Draft<'_>, upserted: &ClientUpsert
     let tenant = envelope.tenant_id;
     let previous = state.records.get(&(tenant, code));
     let source_time = client.changed_at();
-    if let (Some(incoming), Some(known)) = (source_time, previous) {
-        if incoming < known.source_changed_at {
-            draft.verdict = Verdict::Stale;
-            draft.timeline(code, &Verdict::Stale, Some(format!("changed {incoming}, newer seen {}", known.source_changed_at)));
-            return;
-        }
+    if let (Some(incoming), Some(known)) = (source_time, previous)
+        && incoming < known.source_changed_at
+    {
+        draft.verdict = Verdict::Stale;
+        let detail = format!("changed {incoming}, newer seen {}", known.source_changed_at);
+        draft.timeline(code, &Verdict::Stale, Some(detail));
+        return;
     }
     draft.touch_record(previous, code, source_time.unwrap_or(envelope.occurred_at));
 
@@ -270,7 +271,11 @@ fn apply_candidate(state: &State, draft: &mut Draft<'_>, code: i64, candidate: C
             if !user.active {
                 updated.active = true;
                 updated.deactivation_reason = None;
-                draft.history("user_reactivated", Some(code), json!({"previous_reason": user.deactivation_reason, "changed": changed}));
+                draft.history(
+                    "user_reactivated",
+                    Some(code),
+                    json!({"previous_reason": user.deactivation_reason, "changed": changed}),
+                );
                 (Verdict::Reactivated, Some(updated))
             } else if changed.as_object().is_some_and(|fields| !fields.is_empty()) {
                 draft.history("user_updated", Some(code), json!({"changed": changed}));
@@ -352,7 +357,11 @@ fn open_error(
     let error = match state.errors.get(&id) {
         Some(existing) => {
             if existing.status != STATUS_OPEN {
-                draft.history("import_failed", code, json!({"kind": kind.as_str(), "message": message, "reopened": true}));
+                draft.history(
+                    "import_failed",
+                    code,
+                    json!({"kind": kind.as_str(), "message": message, "reopened": true}),
+                );
             }
             ImportError {
                 message: message.to_owned(),
@@ -384,7 +393,12 @@ fn open_error(
             }
         }
     };
-    draft.error_events.push(ErrorEvent { error_id: id, event_id: envelope.id, seen_at: at, reason: message.to_owned() });
+    draft.error_events.push(ErrorEvent {
+        error_id: id,
+        event_id: envelope.id,
+        seen_at: at,
+        reason: message.to_owned(),
+    });
     error
 }
 
@@ -430,7 +444,11 @@ fn credentials_set(state: &State, draft: &mut Draft<'_>, credentials: &Credentia
     match state.app_key_owners.get(&credentials.app_key) {
         Some(&owner) if owner != envelope.tenant_id => {
             draft.verdict = Verdict::Rejected;
-            draft.history("credentials_rejected", None, json!({"app_key": masked, "reason": "app key belongs to another company"}));
+            draft.history(
+                "credentials_rejected",
+                None,
+                json!({"app_key": masked, "reason": "app key belongs to another company"}),
+            );
         }
         _ => {
             let mut integration = integration_of(state, envelope);

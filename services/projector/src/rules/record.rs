@@ -16,12 +16,8 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Kinds tied to one Omie record (as opposed to a webhook that names none).
-    pub const RECORD_KINDS: [ErrorKind; 4] = [
-        ErrorKind::MissingName,
-        ErrorKind::MissingEmail,
-        ErrorKind::InvalidEmail,
-        ErrorKind::DuplicateEmail,
-    ];
+    pub const RECORD_KINDS: [ErrorKind; 4] =
+        [ErrorKind::MissingName, ErrorKind::MissingEmail, ErrorKind::InvalidEmail, ErrorKind::DuplicateEmail];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,18 +57,12 @@ pub fn validate(client: &OmieClient) -> Result<Candidate, Failure> {
     let email = match email::check(client.email.as_deref()) {
         EmailCheck::Valid(address) => address,
         EmailCheck::Missing => {
-            return Err(Failure {
-                kind: ErrorKind::MissingEmail,
-                message: "the record has no e-mail address".into(),
-            });
+            return Err(Failure { kind: ErrorKind::MissingEmail, message: "the record has no e-mail address".into() });
         }
         EmailCheck::Invalid => {
             return Err(Failure {
                 kind: ErrorKind::InvalidEmail,
-                message: format!(
-                    "no valid e-mail address in {:?}",
-                    client.email.as_deref().unwrap_or_default()
-                ),
+                message: format!("no valid e-mail address in {:?}", client.email.as_deref().unwrap_or_default()),
             });
         }
     };
