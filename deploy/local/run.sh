@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# `make run`: the whole dev stack on this machine, from a clean slate each time.
+# Broker (Tansu) + PostgreSQL database omie_sync_dev + projector + ingress, then the demo:
+# three tenants configured through the admin API, the fixture manifest, a generated stream of
+# realistic webhooks, and a summary. Serves until Ctrl-C (or exits after the summary when
+# RUN_EXIT_AFTER_SUMMARY=1), then stops every process it started.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+STATE=.devstack/run
+DB_NAME=${DEV_DB_NAME:-omie_sync_dev}
+DB_SERVER=${DEV_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}
+TOPIC=omie-sync.events.v1
+DLQ_TOPIC=omie-sync.events.dlq.v1
+EVENTS=${DEMO_EVENTS:-2400}
+pids=()
+
+stop_all() {
+  trap - EXIT INT TERM
+  echo
+  echo "Stopping the dev stack..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  deploy/local/broker.sh stop "$STATE/broker"
+  echo "Stopped. Logs are in $STATE/."
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+port_or_free() {
+  python3 - "$1" <<'PY'
+import socket, sys
+wanted = int(sys.argv[1])
+for port in (wanted, 0):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        print(s.getsockname()[1])
+        break
+    except OSError:
+        continue
+    finally:
+        s.close()
+PY
+}
+
+wait_healthy() {
+  local name=$1 url=$2 log=$3
+  for _ in $(seq 1 150); do
+    curl -fsS "$url/health" >/dev/null 2>&1 && return
+    sleep 0.2
+  done
+  echo "$name did not become healthy; last lines of $log:" >&2
+  tail -n 20 "$log" >&2
+  exit 1
+}
+
+echo "Building..."
+cargo build --quiet --bins -p ingress -p projector -p devstack
+
+echo "Starting the broker..."
+deploy/local/broker.sh stop "$STATE/broker"
+rm -rf "$STATE"
+mkdir -p "$STATE"
+BROKERS=$(deploy/local/broker.sh start "$STATE/broker")
+deploy/local/broker.sh topic "$STATE/broker" "$TOPIC" 3
+deploy/local/broker.sh topic "$STATE/broker" "$DLQ_TOPIC" 1
+
+echo "Preparing database $DB_NAME..."
+psql "$DB_SERVER/postgres" -qAt -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME" >/dev/null
+export DATABASE_URL="$DB_SERVER/$DB_NAME"
+export KAFKA_BROKERS=$BROKERS EVENTS_TOPIC=$TOPIC
+export INGRESS_PORT=${INGRESS_PORT:-$(port_or_free 8080)}
+export PROJECTOR_PORT=${PROJECTOR_PORT:-$(port_or_free 8081)}
+export PUBLIC_BASE_URL="http://127.0.0.1:$INGRESS_PORT"
+export RUST_LOG=${RUST_LOG:-info}
+target/debug/projector migrate
+
+echo "Starting projector (:$PROJECTOR_PORT) and ingress (:$INGRESS_PORT)..."
+target/debug/projector run >"$STATE/projector.log" 2>&1 &
+pids+=($!)
+target/debug/ingress >"$STATE/ingress.log" 2>&1 &
+pids+=($!)
+wait_healthy projector "http://127.0.0.1:$PROJECTOR_PORT" "$STATE/projector.log"
+wait_healthy ingress "http://127.0.0.1:$INGRESS_PORT" "$STATE/ingress.log"
+
+target/debug/devstack demo \
+  --ingress-url "http://127.0.0.1:$INGRESS_PORT" \
+  --projector-url "http://127.0.0.1:$PROJECTOR_PORT" \
+  --fixtures tests/fixtures/omie/webhooks \
+  --events "$EVENTS"
+
+echo
+echo "Logs: $STATE/ingress.log, $STATE/projector.log, $STATE/broker/broker.log"
+if [ "${RUN_EXIT_AFTER_SUMMARY:-0}" = 1 ]; then
+  exit 0
+fi
+echo "The stack keeps serving; press Ctrl-C to stop it."
+wait "${pids[@]}"
