@@ -596,3 +596,7 @@ impl<'a> Draft<'a> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "fold_tests.rs"]
+mod tests;
