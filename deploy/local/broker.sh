@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tansu, the Kafka-API broker of the dev stack and the tests (DESIGN §9), run beside the product:
 #   broker.sh install              build it once per machine (outside the clone) and print its path
-#   broker.sh start DIR            start a broker with durable storage in DIR on a free port
+#   broker.sh start DIR [PORT [ADVERTISED_PORT]]
+#                                  start a broker with durable storage in DIR (on a free port by
+#                                  default; ADVERTISED_PORT when clients reach it through a proxy)
 #   broker.sh topic DIR NAME N     create topic NAME with N partitions (idempotent)
 #   broker.sh stop DIR             stop the broker started in DIR
 set -euo pipefail
@@ -25,6 +27,7 @@ free_port() {
 
 start() {
   local dir=$1 port=${2:-$(free_port)}
+  local advertised=${3:-$port}
   install >/dev/null
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
@@ -40,7 +43,7 @@ start() {
     exec env -u OTEL_EXPORTER_OTLP_ENDPOINT -u STORAGE_ENGINE -u CLUSTER_ID \
       nohup "$TANSU_BIN" broker \
         --listener-url "tcp://127.0.0.1:$port" \
-        --advertised-listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$advertised" \
         --storage-engine "sqlite://log.db" \
         </dev/null >"$dir/broker.log" 2>&1
   ) &
@@ -73,15 +76,23 @@ topic() {
 stop() {
   local dir=$1
   if [ -f "$dir/broker.pid" ]; then
-    kill "$(cat "$dir/broker.pid")" 2>/dev/null || true
+    local pid
+    pid=$(cat "$dir/broker.pid")
+    kill "$pid" 2>/dev/null || true
+    # Wait for the port to be released, so a restart on the same port finds it free.
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$dir/broker.pid"
   fi
 }
 
 case "${1:-}" in
   install) install ;;
-  start) start "$2" "${3:-}" ;;
+  start) start "$2" "${3:-}" "${4:-}" ;;
   topic) topic "$2" "$3" "$4" ;;
   stop) stop "$2" ;;
-  *) sed -n '2,7p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,9p' "$0" >&2; exit 2 ;;
 esac

@@ -96,16 +96,23 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Stack {
-        Stack::start_on(&kafka_brokers(), |_| {}).await
+        let brokers = kafka_brokers();
+        let topic = format!("omie-sync.events.test-{}", Uuid::new_v4().simple());
+        create_topic(&brokers, &topic, 3).await;
+        Stack::start_on(&brokers, &topic, |_| {}).await
     }
 
-    /// Starts against `brokers`, letting the test adjust the ingress configuration.
-    pub async fn start_on(brokers: &str, adjust_ingress: impl FnOnce(&mut ingress::IngressConfig)) -> Stack {
+    /// Starts against `brokers` and an existing `topic`, letting the test adjust the ingress
+    /// configuration.
+    pub async fn start_on(
+        brokers: &str,
+        topic: &str,
+        adjust_ingress: impl FnOnce(&mut ingress::IngressConfig),
+    ) -> Stack {
+        omie_sync_platform::logging::init();
         let db = TestDb::create();
-        let suffix = Uuid::new_v4().simple().to_string();
-        let topic = format!("omie-sync.events.test-{suffix}");
-        let group = format!("projector-test-{suffix}");
-        create_topic(brokers, &topic, 3).await;
+        let topic = topic.to_owned();
+        let group = format!("projector-test-{}", Uuid::new_v4().simple());
         let mut ingress_config = ingress_config(&db.url, brokers, &topic);
         adjust_ingress(&mut ingress_config);
         let (projector_url, projector) = spawn_projector(projector_config(&db.url, brokers, &topic, &group)).await;
