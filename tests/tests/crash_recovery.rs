@@ -9,6 +9,8 @@ use omie_sync_e2e::stack::{create_topic, projector_config, spawn_projector};
 use omie_sync_e2e::{eventually, kafka_brokers, stream};
 use uuid::Uuid;
 
+const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn projector_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let binary = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("projector");
@@ -25,8 +27,8 @@ fn start_projector_process(db: &TestDb, brokers: &str, topic: &str, group: &str)
         .env("PROJECTOR_GROUP_ID", group)
         .env("PROJECTOR_PORT", "0")
         .env("PROJECTOR_BATCH_MAX", "40")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .env("RUST_LOG", std::env::var("CHILD_RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the projector binary")
@@ -63,6 +65,9 @@ async fn a_projector_killed_mid_stream_loses_nothing_and_applies_nothing_twice()
         child.kill().expect("SIGKILL the projector");
         child.wait().expect("reap the projector");
         kills += 1;
+        // Tansu's group coordinator hands a newcomer nothing while a dead member's session
+        // (10 s) is still open, and does not rebalance when it expires; Kafka would.
+        tokio::time::sleep(SESSION_TIMEOUT + Duration::from_secs(2)).await;
         assert!(crashed.applied(&group).await < total, "the kill must land mid-stream");
     }
     let mut child = start_projector_process(&crashed, &brokers, &topic, &group);

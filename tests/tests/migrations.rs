@@ -13,7 +13,7 @@ struct Table {
 
 fn tables(url: &str) -> Vec<String> {
     let mut conn = omie_sync_store::connect_blocking(url).expect("connect");
-    let rows: Vec<Table> = diesel::RunQueryDsl::load(
+    let rows: Vec<Table> = RunQueryDsl::load(
         diesel::sql_query(
             "SELECT table_name::text AS table_name FROM information_schema.tables \
              WHERE table_schema = 'public' ORDER BY table_name",
