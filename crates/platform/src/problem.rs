@@ -1,5 +1,5 @@
 //! RFC 9457 problem details. Every error body of both services is `application/problem+json`
-//! with a stable `type`; the catalogue of types is documented in `docs/problems.md`.
+//! with a stable `type`; the catalogue of types is documented in `schemas/problems.md`.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
