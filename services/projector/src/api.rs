@@ -4,8 +4,8 @@
 
 use actix_web::{HttpResponse, web};
 use omie_sync_platform::auth::Caller;
-use omie_sync_store::{PgPool, errors, events, history, timeline, users};
-use serde::Deserialize;
+use omie_sync_store::{PgPool, PooledConnection, StoreError, errors, events, history, timeline, users};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::ReadError;
@@ -28,6 +28,14 @@ impl Page {
     }
 }
 
+async fn connect(pool: &PgPool) -> Result<PooledConnection, ReadError> {
+    Ok(pool.get().await.map_err(StoreError::from)?)
+}
+
+fn items(rows: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "items": rows }))
+}
+
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/api/v1/users", web::get().to(list_users))
@@ -43,9 +51,8 @@ async fn list_users(
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ReadError> {
     let limit = page.limit()?;
-    let mut conn = pool.get().await.map_err(omie_sync_store::StoreError::from)?;
-    let rows = users::list(&mut conn, caller.tenant_id(), limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": rows })))
+    let mut conn = connect(&pool).await?;
+    Ok(items(users::list(&mut conn, caller.tenant_id(), limit).await?))
 }
 
 async fn list_errors(
@@ -54,9 +61,8 @@ async fn list_errors(
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ReadError> {
     let limit = page.limit()?;
-    let mut conn = pool.get().await.map_err(omie_sync_store::StoreError::from)?;
-    let rows = errors::list(&mut conn, caller.tenant_id(), limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": rows })))
+    let mut conn = connect(&pool).await?;
+    Ok(items(errors::list(&mut conn, caller.tenant_id(), limit).await?))
 }
 
 async fn list_history(
@@ -65,9 +71,8 @@ async fn list_history(
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ReadError> {
     let limit = page.limit()?;
-    let mut conn = pool.get().await.map_err(omie_sync_store::StoreError::from)?;
-    let rows = history::list(&mut conn, caller.tenant_id(), limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": rows })))
+    let mut conn = connect(&pool).await?;
+    Ok(items(history::list(&mut conn, caller.tenant_id(), limit).await?))
 }
 
 async fn record_timeline(
@@ -75,15 +80,15 @@ async fn record_timeline(
     pool: web::Data<PgPool>,
     omie_code: web::Path<i64>,
 ) -> Result<HttpResponse, ReadError> {
-    let mut conn = pool.get().await.map_err(omie_sync_store::StoreError::from)?;
-    let rows = timeline::for_record(&mut conn, caller.tenant_id(), omie_code.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": rows })))
+    let code = omie_code.into_inner();
+    let mut conn = connect(&pool).await?;
+    Ok(items(timeline::for_record(&mut conn, caller.tenant_id(), code).await?))
 }
 
 /// Counts of a tenant's projections: what `make run` summarises.
 async fn stats(caller: Caller, pool: web::Data<PgPool>) -> Result<HttpResponse, ReadError> {
     let tenant = caller.tenant_id();
-    let mut conn = pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    let mut conn = connect(&pool).await?;
     let (active, inactive) = users::count_by_state(&mut conn, tenant).await?;
     let errors: Vec<_> = errors::count_by_kind(&mut conn, tenant)
         .await?
