@@ -18,8 +18,25 @@ fn projector_binary() -> std::path::PathBuf {
     binary
 }
 
-fn start_projector_process(db: &TestDb, brokers: &str, topic: &str, group: &str) -> Child {
-    Command::new(projector_binary())
+/// The projector process; killed when dropped, so a failing test leaves nothing running.
+struct Projector(Child);
+
+impl Projector {
+    fn kill_9(mut self) {
+        self.0.kill().expect("SIGKILL the projector");
+        self.0.wait().expect("reap the projector");
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_projector_process(db: &TestDb, brokers: &str, topic: &str, group: &str) -> Projector {
+    let child = Command::new(projector_binary())
         .arg("run")
         .env("DATABASE_URL", &db.url)
         .env("KAFKA_BROKERS", brokers)
@@ -31,7 +48,8 @@ fn start_projector_process(db: &TestDb, brokers: &str, topic: &str, group: &str)
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("start the projector binary")
+        .expect("start the projector binary");
+    Projector(child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,27 +74,25 @@ async fn a_projector_killed_mid_stream_loses_nothing_and_applies_nothing_twice()
     let group = format!("crashed-{}", Uuid::new_v4().simple());
     let mut kills = 0;
     for fraction in [3, 2] {
-        let mut child = start_projector_process(&crashed, &brokers, &topic, &group);
+        let child = start_projector_process(&crashed, &brokers, &topic, &group);
         let threshold = total / fraction;
         eventually("progress before the kill", Duration::from_secs(120), || async {
             (crashed.applied(&group).await >= threshold).then_some(())
         })
         .await;
-        child.kill().expect("SIGKILL the projector");
-        child.wait().expect("reap the projector");
+        child.kill_9();
         kills += 1;
         // Tansu's group coordinator hands a newcomer nothing while a dead member's session
         // (10 s) is still open, and does not rebalance when it expires; Kafka would.
         tokio::time::sleep(SESSION_TIMEOUT + Duration::from_secs(2)).await;
         assert!(crashed.applied(&group).await < total, "the kill must land mid-stream");
     }
-    let mut child = start_projector_process(&crashed, &brokers, &topic, &group);
+    let child = start_projector_process(&crashed, &brokers, &topic, &group);
     eventually("the restarted projector to finish", Duration::from_secs(120), || async {
         (crashed.applied(&group).await == total).then_some(())
     })
     .await;
-    child.kill().expect("stop the projector");
-    child.wait().expect("reap the projector");
+    drop(child);
 
     assert_eq!(kills, 2);
     let expected = reference.dump().await;
