@@ -38,7 +38,8 @@ schemas: ## Regenerate schemas/ from the Rust types
 
 .PHONY: token
 token: ## Print an admin token for the demo tenant (TENANT=<uuid> ROLE=admin|financeiro to change)
-	@cargo run --quiet -p devstack -- token --tenant $${TENANT:-00000000-0000-4000-8000-00000000a001} --role $${ROLE:-admin}
+	@cargo build --quiet --workspace --bins
+	@target/debug/devstack token --tenant $${TENANT:-00000000-0000-4000-8000-00000000a001} --role $${ROLE:-admin}
 
 .PHONY: clean
 clean: ## Remove build output and the dev stack's data

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tansu, the Kafka-API broker of the dev stack and the tests (DESIGN §9), run beside the product:
+# Tansu, the Kafka-API broker of the dev stack and the tests, run beside the product (never linked):
 #   broker.sh install              build it once per machine (outside the clone) and print its path
 #   broker.sh start DIR [PORT [ADVERTISED_PORT]]
 #                                  start a broker with durable storage in DIR (on a free port by
@@ -40,7 +40,8 @@ start() {
   # pid the broker's own, so `stop` reaches it.
   (
     cd "$dir" || exit 1
-    exec env -u OTEL_EXPORTER_OTLP_ENDPOINT -u STORAGE_ENGINE -u CLUSTER_ID \
+    # Its own session: a Ctrl-C meant for the services must not take the broker down first.
+    exec setsid env -u OTEL_EXPORTER_OTLP_ENDPOINT -u STORAGE_ENGINE -u CLUSTER_ID \
       nohup "$TANSU_BIN" broker \
         --listener-url "tcp://127.0.0.1:$port" \
         --advertised-listener-url "tcp://127.0.0.1:$advertised" \

@@ -11,7 +11,6 @@ STATE=.devstack/run
 DB_NAME=${DEV_DB_NAME:-omie_sync_dev}
 DB_SERVER=${DEV_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}
 TOPIC=omie-sync.events.v1
-DLQ_TOPIC=omie-sync.events.dlq.v1
 EVENTS=${DEMO_EVENTS:-2400}
 pids=()
 
@@ -25,7 +24,8 @@ stop_all() {
   echo "Stopped. Logs are in $STATE/."
 }
 trap stop_all EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C is how this stack is meant to stop: a clean exit, not an error.
+trap 'exit 0' INT TERM
 
 port_or_free() {
   python3 - "$1" <<'PY'
@@ -64,7 +64,6 @@ rm -rf "$STATE"
 mkdir -p "$STATE"
 BROKERS=$(deploy/local/broker.sh start "$STATE/broker")
 deploy/local/broker.sh topic "$STATE/broker" "$TOPIC" 3
-deploy/local/broker.sh topic "$STATE/broker" "$DLQ_TOPIC" 1
 
 echo "Preparing database $DB_NAME..."
 psql "$DB_SERVER/postgres" -qAt -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME" >/dev/null

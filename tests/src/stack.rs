@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use omie_sync_platform::auth::{Claims, DEV_JWT_SECRET, JwtKeys, Role};
-use omie_sync_platform::secrets::{DEV_SECRETS_KEY, parse_key};
+use omie_sync_platform::secrets::DEV_SECRETS_KEY;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -39,7 +39,7 @@ pub fn ingress_config(database_url: &str, brokers: &str, topic: &str) -> ingress
         kafka_brokers: brokers.into(),
         events_topic: topic.into(),
         jwt_secret: SecretString::from(DEV_JWT_SECRET),
-        sealer: parse_key(DEV_SECRETS_KEY).expect("dev key"),
+        secrets_key: SecretString::from(DEV_SECRETS_KEY),
         body_limit: 256 * 1024,
         produce_timeout_ms: 5_000,
         rate_per_second: 1_000,

@@ -1,7 +1,7 @@
 //! Broker unreachable: the webhook gets 503 and nothing is recorded; broker back: Omie's retry
 //! is recorded exactly once.
 //!
-//! A fault case, so it runs on librdkafka's mock cluster (DESIGN §9): Tansu 0.6 cannot take an
+//! A fault case, so it runs on librdkafka's mock cluster: Tansu 0.6 cannot take an
 //! idempotent producer's epoch bump after a delivery timeout (see the README), Apache Kafka and
 //! the mock cluster can.
 

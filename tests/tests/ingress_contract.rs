@@ -1,4 +1,4 @@
-//! Each bad input of DESIGN §4 gets its documented status and a problem+json body; no request
+//! Each bad input of the webhook table (README) gets its documented status and a problem+json body; no request
 //! makes ingress answer 500 or crash.
 
 use omie_sync_e2e::repo_root;

@@ -14,7 +14,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use omie_sync_platform::auth::{DEV_JWT_SECRET, JwtKeys, parse_jwt_secret};
+use omie_sync_platform::auth::{DEV_JWT_SECRET, JwtKeys};
+use omie_sync_platform::config::{check_jwt_secret, secret};
 use secrecy::SecretString;
 
 #[derive(Parser)]
@@ -22,7 +23,7 @@ use secrecy::SecretString;
 struct Cli {
     /// HS256 secret the services verify tokens with; must match theirs.
     #[arg(long, global = true, env = "AUTH_JWT_SECRET", hide_env_values = true, hide_default_value = true,
-          default_value = DEV_JWT_SECRET, value_parser = parse_jwt_secret)]
+          default_value = DEV_JWT_SECRET, value_parser = secret)]
     jwt_secret: SecretString,
     #[command(subcommand)]
     command: Command,
@@ -51,6 +52,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> Result<ExitCode> {
+    check_jwt_secret(&cli.jwt_secret)?;
     let keys = JwtKeys::new(&cli.jwt_secret);
     match &cli.command {
         Command::Token(args) => {

@@ -1,4 +1,4 @@
-//! The envelope and the v1 catalog (DESIGN §3).
+//! The envelope and the v1 catalog.
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;

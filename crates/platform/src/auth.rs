@@ -55,14 +55,6 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// the demo token.
 pub const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-0123456789";
 
-/// Value parser of `AUTH_JWT_SECRET`.
-pub fn parse_jwt_secret(value: &str) -> Result<SecretString, String> {
-    if value.len() < MIN_SECRET_BYTES {
-        return Err(format!("must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"));
-    }
-    Ok(SecretString::from(value))
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("send `Authorization: Bearer <token>`")]

@@ -2,6 +2,7 @@
 //! logging. Nothing here knows about Omie or the fold.
 
 pub mod auth;
+pub mod config;
 pub mod http;
 pub mod kafka;
 pub mod logging;

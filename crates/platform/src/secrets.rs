@@ -64,11 +64,6 @@ impl Sealer {
 /// The default of `SECRETS_KEY`, for a developer machine only.
 pub const DEV_SECRETS_KEY: &str = "ZGV2LW9ubHktc2VjcmV0cy1rZXktMzItYnl0ZXMhISE=";
 
-/// Value parser of `SECRETS_KEY`.
-pub fn parse_key(value: &str) -> Result<Sealer, String> {
-    Sealer::from_base64_key(&SecretString::from(value)).map_err(|error| error.to_string())
-}
-
 /// `••••1234`: the last four characters only, for every read that mentions a key.
 pub fn mask(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
@@ -104,7 +99,7 @@ mod tests {
 
     #[test]
     fn the_dev_key_is_a_valid_key() {
-        assert!(parse_key(DEV_SECRETS_KEY).is_ok());
+        assert!(Sealer::from_base64_key(&SecretString::from(DEV_SECRETS_KEY)).is_ok());
     }
 
     #[test]

@@ -1,53 +1,69 @@
 //! Typed configuration from the environment, validated at start (see the README's table).
 
 use clap::Parser;
-use omie_sync_platform::auth::{DEV_JWT_SECRET, parse_jwt_secret};
-use omie_sync_platform::secrets::{DEV_SECRETS_KEY, Sealer, parse_key};
+use omie_sync_platform::auth::DEV_JWT_SECRET;
+use omie_sync_platform::config::{self as checks, ConfigError, secret};
+use omie_sync_platform::secrets::{DEV_SECRETS_KEY, Sealer};
 use secrecy::SecretString;
 
 /// Validates Omie webhooks and admin commands and records them as events in Kafka.
 #[derive(Parser, Clone)]
 #[command(version)]
 pub struct IngressConfig {
-    #[arg(long, env = "INGRESS_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "INGRESS_HOST", value_name = "INGRESS_HOST", default_value = "127.0.0.1")]
     pub host: String,
     /// HTTP port; 0 picks a free one.
-    #[arg(long, env = "INGRESS_PORT", default_value_t = 8080)]
+    #[arg(long, env = "INGRESS_PORT", value_name = "INGRESS_PORT", default_value_t = 8080)]
     pub port: u16,
     /// PostgreSQL holding the projector's `integrations` read model (read-only here).
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/omie_sync_dev")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/omie_sync_dev"
+    )]
     pub database_url: String,
-    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, env = "DATABASE_POOL_SIZE", value_name = "DATABASE_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub pool_size: u32,
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = "KAFKA_BROKERS", value_name = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
-    #[arg(long, env = "EVENTS_TOPIC", default_value = "omie-sync.events.v1")]
+    #[arg(long, env = "EVENTS_TOPIC", value_name = "EVENTS_TOPIC", default_value = "omie-sync.events.v1")]
     pub events_topic: String,
     /// HS256 secret of the admin/financeiro JWTs (at least 32 bytes).
-    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true, hide_default_value = true,
-          default_value = DEV_JWT_SECRET, value_parser = parse_jwt_secret)]
+    #[arg(long, env = "AUTH_JWT_SECRET", value_name = "AUTH_JWT_SECRET", hide_env_values = true, hide_default_value = true,
+          default_value = DEV_JWT_SECRET, value_parser = secret)]
     pub jwt_secret: SecretString,
     /// AES-256-GCM key (base64 of 32 bytes) sealing app secrets and webhook tokens.
-    #[arg(long, env = "SECRETS_KEY", hide_env_values = true, hide_default_value = true,
-          default_value = DEV_SECRETS_KEY, value_parser = parse_key)]
-    pub sealer: Sealer,
+    #[arg(long, env = "SECRETS_KEY", value_name = "SECRETS_KEY", hide_env_values = true, hide_default_value = true,
+          default_value = DEV_SECRETS_KEY, value_parser = secret)]
+    pub secrets_key: SecretString,
     /// Largest accepted webhook body; keep it below the broker's message size limit.
-    #[arg(long, env = "WEBHOOK_BODY_LIMIT_BYTES", default_value_t = 256 * 1024)]
+    #[arg(long, env = "WEBHOOK_BODY_LIMIT_BYTES", value_name = "WEBHOOK_BODY_LIMIT_BYTES", default_value_t = 256 * 1024)]
     pub body_limit: usize,
     /// How long a webhook waits for the broker's acknowledgement before answering 503
     /// (below Omie's HTTP timeout).
-    #[arg(long, env = "PRODUCE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    #[arg(long, env = "PRODUCE_TIMEOUT_MS", value_name = "PRODUCE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub produce_timeout_ms: u64,
     /// Sustained webhooks per second per app key.
-    #[arg(long, env = "WEBHOOK_RATE_LIMIT_PER_SECOND", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "WEBHOOK_RATE_LIMIT_PER_SECOND", value_name = "WEBHOOK_RATE_LIMIT_PER_SECOND", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_per_second: u32,
     /// Webhooks per app key that may arrive at once above the sustained rate.
-    #[arg(long, env = "WEBHOOK_RATE_LIMIT_BURST", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "WEBHOOK_RATE_LIMIT_BURST", value_name = "WEBHOOK_RATE_LIMIT_BURST", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_burst: u32,
     /// How often the app-key registry is re-read from the `integrations` read model.
-    #[arg(long, env = "REGISTRY_REFRESH_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..))]
+    #[arg(long, env = "REGISTRY_REFRESH_MS", value_name = "REGISTRY_REFRESH_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..))]
     pub registry_refresh_ms: u64,
     /// The address Omie reaches this service at; used to print the webhook URL.
-    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
     pub public_base_url: String,
+}
+
+impl IngressConfig {
+    /// The checks clap cannot make; returns the sealer built from `SECRETS_KEY`.
+    pub fn validate(&self) -> Result<Sealer, ConfigError> {
+        checks::check_jwt_secret(&self.jwt_secret)?;
+        checks::check_database_url(&self.database_url)?;
+        checks::check_brokers(&self.kafka_brokers)?;
+        checks::sealer(&self.secrets_key)
+    }
 }

@@ -98,6 +98,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.problem().to_response()
+        let problem = self.problem();
+        // Operators need to see why Omie or an admin is refused; details never hold secrets.
+        tracing::info!(status = problem.status, problem = %problem.type_uri, detail = %problem.detail, "request refused");
+        problem.to_response()
     }
 }

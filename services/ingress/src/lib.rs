@@ -49,6 +49,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: IngressConfig, handle_signals: bool) -> anyhow::Result<Application> {
+        let sealer = config.validate()?;
         let pool = omie_sync_store::pool(&config.database_url, config.pool_size as usize)?;
         let delivery_timeout = Duration::from_millis(config.produce_timeout_ms);
         let producer: FutureProducer = kafka::producer_config(&config.kafka_brokers, config.produce_timeout_ms)
@@ -57,13 +58,13 @@ impl Application {
         let log = EventLog::new(producer, config.events_topic.clone(), delivery_timeout);
 
         let registry = Registry::default();
-        match registry.refresh(&pool, &config.sealer).await {
+        match registry.refresh(&pool, &sealer).await {
             Ok(count) => tracing::info!(integrations = count, "app-key registry loaded"),
             Err(error) => tracing::warn!(%error, "app-key registry not loaded yet; retrying in the background"),
         }
         let registry_task = tokio::spawn(registry.clone().keep_fresh(
             pool.clone(),
-            config.sealer.clone(),
+            sealer.clone(),
             Duration::from_millis(config.registry_refresh_ms),
         ));
 
@@ -76,7 +77,7 @@ impl Application {
             registry,
             limiter,
             pool,
-            sealer: config.sealer.clone(),
+            sealer,
             body_limit: config.body_limit,
             public_base_url: config.public_base_url.clone(),
         });

@@ -1,4 +1,4 @@
-//! `POST /api/v1/webhooks/omie/users`: DESIGN §4's table, row by row. The handler records facts
+//! `POST /api/v1/webhooks/omie/users`, answered as the README's webhook table says. The handler records facts
 //! only; the tag filter and every user decision belong to the projector.
 
 use std::num::NonZeroU32;

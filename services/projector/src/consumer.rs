@@ -185,9 +185,11 @@ pub async fn run(
             "batch committed"
         );
     }
+    // Async: the mirror is for lag monitoring only, and a broker that is gone must not hold up
+    // the shutdown (the database already has every applied offset).
     let all = consumer.context().mirror_all();
     if all.count() > 0 {
-        let _ = consumer.commit(&all, CommitMode::Sync);
+        let _ = consumer.commit(&all, CommitMode::Async);
     }
     tracing::info!("consumer stopped");
 }

@@ -55,6 +55,7 @@ impl Application {
     /// Connects to Kafka and PostgreSQL and binds the HTTP port. Migrations are not run here:
     /// they are an explicit step (`projector migrate`).
     pub async fn build(config: ProjectorConfig, handle_signals: bool) -> anyhow::Result<Application> {
+        config.validate()?;
         let pool = omie_sync_store::pool(&config.database_url, config.pool_size as usize)?;
         let scope = OffsetScope { group: config.group_id.clone(), topic: config.events_topic.clone() };
         let context = ProjectorContext::new(config.database_url.clone(), scope.clone());

@@ -13,7 +13,12 @@ struct Cli {
 enum Command {
     /// Apply pending database migrations, then exit.
     Migrate {
-        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/omie_sync_dev")]
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            value_name = "DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/omie_sync_dev"
+        )]
         database_url: String,
     },
     /// Consume the event log and serve the read API until Ctrl-C.

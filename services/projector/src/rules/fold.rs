@@ -1,6 +1,6 @@
 //! `decide(state, event) -> changes` and `State::absorb(changes)`.
 //!
-//! Rules (DESIGN §5), in the order they are tried for a client/supplier fact:
+//! Rules, in the order they are tried for a client/supplier fact:
 //! duplicate event id → `duplicate-delivery`; older `info.dAlt/hAlt` than already seen → `stale`;
 //! not tagged → deactivate (`untagged`) or `skipped-untagged`; `inativo = "S"` → deactivate
 //! (`inactive_in_omie`) or `skipped-inactive`; invalid name/e-mail or an e-mail held by another

@@ -252,3 +252,11 @@ fn the_fold_is_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn absurdly_long_names_are_capped() {
+    let mut folder = Folder::new();
+    let long = "N".repeat(200_000);
+    folder.apply(&upsert(1, record(80, &long, "n@x.com.br", &["Espresso"], false)));
+    assert_eq!(folder.user(80).unwrap().name.chars().count(), record::MAX_NAME_CHARS);
+}

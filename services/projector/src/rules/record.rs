@@ -44,9 +44,13 @@ pub struct Failure {
     pub message: String,
 }
 
-/// Name: `razao_social`, else `nome_fantasia`, trimmed.
+/// Longest name kept: Omie's own fields are far shorter, so more is garbage, not a name.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// Name: `razao_social`, else `nome_fantasia`, trimmed and capped at [`MAX_NAME_CHARS`].
 pub fn name_of(client: &OmieClient) -> Option<String> {
-    client.razao_social.clone().or_else(|| client.nome_fantasia.clone())
+    let name = client.razao_social.as_deref().or(client.nome_fantasia.as_deref())?;
+    Some(name.chars().take(MAX_NAME_CHARS).collect())
 }
 
 pub fn validate(client: &OmieClient) -> Result<Candidate, Failure> {
