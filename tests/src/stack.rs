@@ -46,6 +46,8 @@ pub fn ingress_config(database_url: &str, brokers: &str, topic: &str) -> ingress
         rate_burst: 1_000,
         registry_refresh_ms: REGISTRY_REFRESH_MS,
         public_base_url: "http://127.0.0.1".into(),
+        omie_api_url: "http://127.0.0.1:9".into(),
+        omie_timeout_ms: 2_000,
     }
 }
 
@@ -96,10 +98,15 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Stack {
+        Stack::start_with(|_| {}).await
+    }
+
+    /// Starts on the test broker with a fresh topic, letting the test adjust ingress.
+    pub async fn start_with(adjust_ingress: impl FnOnce(&mut ingress::IngressConfig)) -> Stack {
         let brokers = kafka_brokers();
         let topic = format!("omie-sync.events.test-{}", Uuid::new_v4().simple());
         create_topic(&brokers, &topic, 3).await;
-        Stack::start_on(&brokers, &topic, |_| {}).await
+        Stack::start_on(&brokers, &topic, adjust_ingress).await
     }
 
     /// Starts against `brokers` and an existing `topic`, letting the test adjust the ingress

@@ -52,6 +52,8 @@ pub enum Event {
     TemplateSet(TemplateSet),
     #[serde(rename = "integration.webhook_token_rotated")]
     WebhookTokenRotated(WebhookTokenRotated),
+    #[serde(rename = "integration.connection_tested")]
+    ConnectionTested(ConnectionTested),
 }
 
 impl Event {
@@ -65,11 +67,12 @@ impl Event {
             Event::TagSet(_) => "integration.tag_set",
             Event::TemplateSet(_) => "integration.template_set",
             Event::WebhookTokenRotated(_) => "integration.webhook_token_rotated",
+            Event::ConnectionTested(_) => "integration.connection_tested",
         }
     }
 
     /// Every type name of the catalog, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 7] = [
+    pub const TYPE_NAMES: [&'static str; 8] = [
         "omie.client.upserted",
         "omie.client.deleted",
         "omie.webhook.unprocessable",
@@ -77,6 +80,7 @@ impl Event {
         "integration.tag_set",
         "integration.template_set",
         "integration.webhook_token_rotated",
+        "integration.connection_tested",
     ];
 }
 
@@ -215,6 +219,40 @@ pub struct TemplateSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WebhookTokenRotated {
     pub token_sealed: String,
+}
+
+/// What a connection test against Omie found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionOutcome {
+    Ok,
+    /// Omie refused the app key or secret (or the app is suspended).
+    InvalidCredentials,
+    /// Omie could not be reached or answered with an unexpected error.
+    OmieUnavailable,
+    /// Omie blocked the method for misuse until `blocked_until`.
+    Blocked,
+}
+
+impl ConnectionOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionOutcome::Ok => "ok",
+            ConnectionOutcome::InvalidCredentials => "invalid_credentials",
+            ConnectionOutcome::OmieUnavailable => "omie_unavailable",
+            ConnectionOutcome::Blocked => "blocked",
+        }
+    }
+}
+
+/// `integration.connection_tested`: the outcome of calling Omie with the stored keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectionTested {
+    pub outcome: ConnectionOutcome,
+    /// What Omie said, in a form fit for an admin (never a secret).
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_until: Option<DateTime<Utc>>,
 }
 
 /// A log record that is not a v1 envelope of this catalog.

@@ -11,6 +11,7 @@ pub mod omie;
 pub mod schema;
 
 pub use envelope::{
-    Actor, ActorKind, ClientDeleted, ClientUpserted, CredentialsSet, DecodeError, Envelope, Event, RecordSource,
-    TagSet, Template, TemplateSet, UnprocessableReason, WebhookMeta, WebhookTokenRotated, WebhookUnprocessable,
+    Actor, ActorKind, ClientDeleted, ClientUpserted, ConnectionOutcome, ConnectionTested, CredentialsSet, DecodeError,
+    Envelope, Event, RecordSource, TagSet, Template, TemplateSet, UnprocessableReason, WebhookMeta,
+    WebhookTokenRotated, WebhookUnprocessable,
 };

@@ -4,8 +4,8 @@
 use schemars::{JsonSchema, Schema, schema_for};
 
 use crate::envelope::{
-    ClientDeleted, ClientUpserted, CredentialsSet, Envelope, TagSet, TemplateSet, WebhookTokenRotated,
-    WebhookUnprocessable,
+    ClientDeleted, ClientUpserted, ConnectionTested, CredentialsSet, Envelope, TagSet, TemplateSet,
+    WebhookTokenRotated, WebhookUnprocessable,
 };
 use crate::omie::{OmieClient, WebhookBody};
 
@@ -23,6 +23,7 @@ pub fn all() -> Vec<(String, Schema)> {
         entry::<TagSet>("events/integration.tag_set"),
         entry::<TemplateSet>("events/integration.template_set"),
         entry::<WebhookTokenRotated>("events/integration.webhook_token_rotated"),
+        entry::<ConnectionTested>("events/integration.connection_tested"),
         entry::<WebhookBody>("omie/webhook-body"),
         entry::<OmieClient>("omie/cliente-fornecedor"),
     ]

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -21,6 +22,11 @@ pub struct Integration {
     pub template: String,
     pub updated_at: DateTime<Utc>,
     pub last_event_id: Uuid,
+    /// Outcome of the last connection test (`ok`, `invalid_credentials`, …), if any.
+    pub connection_status: Option<String>,
+    pub connection_detail: Option<String>,
+    pub connection_tested_at: Option<DateTime<Utc>>,
+    pub connection_tested_by: Option<Value>,
 }
 
 /// Every integration that has an app key: the webhook registry.
@@ -82,6 +88,10 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[Integration]) -> Resul
                 integrations::template.eq(excluded(integrations::template)),
                 integrations::updated_at.eq(excluded(integrations::updated_at)),
                 integrations::last_event_id.eq(excluded(integrations::last_event_id)),
+                integrations::connection_status.eq(excluded(integrations::connection_status)),
+                integrations::connection_detail.eq(excluded(integrations::connection_detail)),
+                integrations::connection_tested_at.eq(excluded(integrations::connection_tested_at)),
+                integrations::connection_tested_by.eq(excluded(integrations::connection_tested_by)),
             ))
             .execute(conn)
             .await?;

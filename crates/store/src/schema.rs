@@ -20,6 +20,10 @@ diesel::table! {
         template -> Text,
         updated_at -> Timestamptz,
         last_event_id -> Uuid,
+        connection_status -> Nullable<Text>,
+        connection_detail -> Nullable<Text>,
+        connection_tested_at -> Nullable<Timestamptz>,
+        connection_tested_by -> Nullable<Jsonb>,
     }
 }
 

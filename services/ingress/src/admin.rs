@@ -6,9 +6,11 @@ use actix_web::{HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
+use omie_client::OmieError;
 use omie_sync_events::envelope::SCHEMA_VERSION;
 use omie_sync_events::{
-    Actor, ActorKind, CredentialsSet, Envelope, Event, TagSet, Template, TemplateSet, WebhookTokenRotated, ids,
+    Actor, ActorKind, ConnectionOutcome, ConnectionTested, CredentialsSet, Envelope, Event, TagSet, Template,
+    TemplateSet, WebhookTokenRotated, ids,
 };
 use omie_sync_platform::auth::Caller;
 use omie_sync_store::integrations;
@@ -29,7 +31,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/v1/integrations/omie/credentials", web::put().to(set_credentials))
         .route("/api/v1/integrations/omie/tag", web::put().to(set_tag))
         .route("/api/v1/integrations/omie/template", web::put().to(set_template))
-        .route("/api/v1/integrations/omie/webhook-token", web::post().to(rotate_webhook_token));
+        .route("/api/v1/integrations/omie/webhook-token", web::post().to(rotate_webhook_token))
+        .route("/api/v1/integrations/omie/test-connection", web::post().to(test_connection));
 }
 
 #[derive(Deserialize)]
@@ -121,6 +124,38 @@ async fn rotate_webhook_token(caller: Caller, state: web::Data<AppState>) -> Res
         token.expose_secret()
     );
     Ok(HttpResponse::Created().json(json!({"status": "accepted", "event_id": envelope.id, "webhook_url": webhook_url})))
+}
+
+/// Calls Omie's `ListarClientes` (one row) with the stored keys and records what happened.
+/// Answers 200 with the outcome whatever Omie said: the test itself succeeded.
+async fn test_connection(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.tenant_id();
+    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    let integration = integrations::by_tenant(&mut conn, tenant).await?;
+    drop(conn);
+    let (app_key, sealed) =
+        integration.and_then(|row| row.app_key.zip(row.app_secret_sealed)).ok_or(ApiError::CredentialsMissing)?;
+    let app_secret = state.sealer.open(tenant, &sealed).map_err(|_| ApiError::CredentialsMissing)?;
+    let credentials = omie_client::Credentials { app_key, app_secret };
+    let probe = omie_client::ListarClientes::page(1, 1);
+    let (outcome, detail, blocked_until) = match state.omie.listar_clientes(&credentials, &probe).await {
+        Ok(_) => (ConnectionOutcome::Ok, "Omie accepted the App Key and App Secret".to_owned(), None),
+        Err(OmieError::InvalidCredentials(message)) => (ConnectionOutcome::InvalidCredentials, message, None),
+        Err(OmieError::Blocked(duration)) => {
+            let until = Utc::now() + chrono::Duration::from_std(duration).unwrap_or_default();
+            (ConnectionOutcome::Blocked, format!("Omie blocked the API for this app until {until}"), Some(until))
+        }
+        Err(other) => (ConnectionOutcome::OmieUnavailable, other.to_string(), None),
+    };
+    let tested = ConnectionTested { outcome, detail: detail.clone(), blocked_until };
+    let envelope = command_envelope(&caller, Event::ConnectionTested(tested));
+    append(&state, &envelope).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "outcome": outcome.as_str(),
+        "detail": detail,
+        "blocked_until": blocked_until,
+        "event_id": envelope.id,
+    })))
 }
 
 async fn record(state: &AppState, caller: &Caller, event: Event) -> Result<HttpResponse, ApiError> {

@@ -53,6 +53,12 @@ pub struct IngressConfig {
     /// How often the app-key registry is re-read from the `integrations` read model.
     #[arg(long, env = "REGISTRY_REFRESH_MS", value_name = "REGISTRY_REFRESH_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..))]
     pub registry_refresh_ms: u64,
+    /// Omie's API (omie-sim's address in development and tests).
+    #[arg(long, env = "OMIE_API_URL", value_name = "OMIE_API_URL", default_value = "https://app.omie.com.br")]
+    pub omie_api_url: String,
+    /// Timeout of one Omie API call.
+    #[arg(long, env = "OMIE_TIMEOUT_MS", value_name = "OMIE_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub omie_timeout_ms: u64,
     /// The address Omie reaches this service at; used to print the webhook URL.
     #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
     pub public_base_url: String,

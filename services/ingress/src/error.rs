@@ -30,6 +30,9 @@ pub const BROKER_UNAVAILABLE: ProblemType =
 pub const APP_KEY_IN_USE: ProblemType =
     ProblemType { slug: "app-key-in-use", title: "Another company already uses this app key", status: 409 };
 
+pub const CREDENTIALS_MISSING: ProblemType =
+    ProblemType { slug: "credentials-missing", title: "The integration has no usable Omie credentials", status: 409 };
+
 /// Seconds a 503 asks Omie (or an admin) to wait.
 const RETRY_AFTER_UNAVAILABLE: u64 = 5;
 
@@ -59,6 +62,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("this Omie app key is already connected to another company; check the key")]
     AppKeyInUse,
+    #[error("set the Omie App Key and App Secret first (or again, if SECRETS_KEY changed)")]
+    CredentialsMissing,
     #[error("the database is unavailable; retry later")]
     Database(#[from] StoreError),
 }
@@ -84,6 +89,7 @@ impl ApiError {
             ApiError::Validation(errors) => Problem::new(types::VALIDATION_FAILED, detail)
                 .with("errors", serde_json::to_value(errors).unwrap_or_default()),
             ApiError::AppKeyInUse => Problem::new(APP_KEY_IN_USE, detail),
+            ApiError::CredentialsMissing => Problem::new(CREDENTIALS_MISSING, detail),
             ApiError::Database(error) => {
                 tracing::warn!(%error, "database unavailable");
                 Problem::new(types::SERVICE_UNAVAILABLE, detail).retry_after(RETRY_AFTER_UNAVAILABLE)

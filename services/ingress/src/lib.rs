@@ -32,6 +32,7 @@ use webhook::WebhookLimiter;
 /// Shared by every handler.
 pub struct AppState {
     pub log: EventLog,
+    pub omie: omie_client::OmieClient,
     pub registry: Registry,
     pub limiter: WebhookLimiter,
     pub pool: PgPool,
@@ -72,8 +73,14 @@ impl Application {
             NonZeroU32::new(config.rate_per_second).context("WEBHOOK_RATE_LIMIT_PER_SECOND must be > 0")?,
             NonZeroU32::new(config.rate_burst).context("WEBHOOK_RATE_LIMIT_BURST must be > 0")?,
         );
+        let mut omie_settings = omie_client::Settings::new(config.omie_api_url.clone());
+        omie_settings.timeout = Duration::from_millis(config.omie_timeout_ms);
+        // An admin waits for the answer: no long back-off loops behind a button.
+        omie_settings.max_retries = 0;
+        let omie = omie_client::OmieClient::new(omie_settings).context("cannot build the Omie API client")?;
         let state = web::Data::new(AppState {
             log: log.clone(),
+            omie,
             registry,
             limiter,
             pool,

@@ -184,6 +184,15 @@ pub fn decide(state: &State, logged: LoggedEvent<'_>) -> Changes {
             let previous = std::mem::replace(&mut integration.template, template.clone());
             draft.configure(integration, "template_set", json!({"from": previous, "to": template}));
         }
+        Event::ConnectionTested(tested) => {
+            let mut integration = integration_of(state, envelope);
+            integration.connection_status = Some(tested.outcome.as_str().to_owned());
+            integration.connection_detail = Some(tested.detail.clone());
+            integration.connection_tested_at = Some(envelope.recorded_at);
+            integration.connection_tested_by = Some(draft.actor());
+            let details = json!({"outcome": tested.outcome.as_str(), "detail": tested.detail, "blocked_until": tested.blocked_until});
+            draft.configure(integration, "connection_tested", details);
+        }
         Event::WebhookTokenRotated(rotated) => {
             let mut integration = integration_of(state, envelope);
             integration.webhook_token_sealed = Some(rotated.token_sealed.clone());
@@ -471,6 +480,10 @@ fn integration_of(state: &State, envelope: &Envelope) -> Integration {
         template: DEFAULT_TEMPLATE.into(),
         updated_at: envelope.recorded_at,
         last_event_id: envelope.id,
+        connection_status: None,
+        connection_detail: None,
+        connection_tested_at: None,
+        connection_tested_by: None,
     });
     integration.updated_at = envelope.recorded_at;
     integration.last_event_id = envelope.id;
