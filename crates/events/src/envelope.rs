@@ -54,6 +54,14 @@ pub enum Event {
     WebhookTokenRotated(WebhookTokenRotated),
     #[serde(rename = "integration.connection_tested")]
     ConnectionTested(ConnectionTested),
+    #[serde(rename = "sync.requested")]
+    SyncRequested(SyncRequested),
+    #[serde(rename = "sync.page_fetched")]
+    SyncPageFetched(SyncPageFetched),
+    #[serde(rename = "sync.completed")]
+    SyncCompleted(SyncCompleted),
+    #[serde(rename = "sync.failed")]
+    SyncFailed(SyncFailed),
 }
 
 impl Event {
@@ -68,11 +76,15 @@ impl Event {
             Event::TemplateSet(_) => "integration.template_set",
             Event::WebhookTokenRotated(_) => "integration.webhook_token_rotated",
             Event::ConnectionTested(_) => "integration.connection_tested",
+            Event::SyncRequested(_) => "sync.requested",
+            Event::SyncPageFetched(_) => "sync.page_fetched",
+            Event::SyncCompleted(_) => "sync.completed",
+            Event::SyncFailed(_) => "sync.failed",
         }
     }
 
     /// Every type name of the catalog, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 8] = [
+    pub const TYPE_NAMES: [&'static str; 12] = [
         "omie.client.upserted",
         "omie.client.deleted",
         "omie.webhook.unprocessable",
@@ -81,6 +93,10 @@ impl Event {
         "integration.template_set",
         "integration.webhook_token_rotated",
         "integration.connection_tested",
+        "sync.requested",
+        "sync.page_fetched",
+        "sync.completed",
+        "sync.failed",
     ];
 }
 
@@ -253,6 +269,38 @@ pub struct ConnectionTested {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_until: Option<DateTime<Utc>>,
+}
+
+/// `sync.requested`: an admin asked for a full sync. Every event of the run carries its
+/// `sync_id` as `correlation_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncRequested {
+    pub sync_id: Uuid,
+}
+
+/// `sync.page_fetched`: one `ListarClientes` page was read and its rows recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncPageFetched {
+    pub sync_id: Uuid,
+    pub page: u32,
+    pub total_pages: u32,
+    pub rows: u32,
+    pub total_rows: u32,
+}
+
+/// `sync.completed`: every page was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncCompleted {
+    pub sync_id: Uuid,
+    pub pages: u32,
+    pub rows: u32,
+}
+
+/// `sync.failed`: the run ended without reading every page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncFailed {
+    pub sync_id: Uuid,
+    pub reason: String,
 }
 
 /// A log record that is not a v1 envelope of this catalog.

@@ -12,6 +12,6 @@ pub mod schema;
 
 pub use envelope::{
     Actor, ActorKind, ClientDeleted, ClientUpserted, ConnectionOutcome, ConnectionTested, CredentialsSet, DecodeError,
-    Envelope, Event, RecordSource, TagSet, Template, TemplateSet, UnprocessableReason, WebhookMeta,
-    WebhookTokenRotated, WebhookUnprocessable,
+    Envelope, Event, RecordSource, SyncCompleted, SyncFailed, SyncPageFetched, SyncRequested, TagSet, Template,
+    TemplateSet, UnprocessableReason, WebhookMeta, WebhookTokenRotated, WebhookUnprocessable,
 };

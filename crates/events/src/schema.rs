@@ -4,8 +4,8 @@
 use schemars::{JsonSchema, Schema, schema_for};
 
 use crate::envelope::{
-    ClientDeleted, ClientUpserted, ConnectionTested, CredentialsSet, Envelope, TagSet, TemplateSet,
-    WebhookTokenRotated, WebhookUnprocessable,
+    ClientDeleted, ClientUpserted, ConnectionTested, CredentialsSet, Envelope, SyncCompleted, SyncFailed,
+    SyncPageFetched, SyncRequested, TagSet, TemplateSet, WebhookTokenRotated, WebhookUnprocessable,
 };
 use crate::omie::{OmieClient, WebhookBody};
 
@@ -24,6 +24,10 @@ pub fn all() -> Vec<(String, Schema)> {
         entry::<TemplateSet>("events/integration.template_set"),
         entry::<WebhookTokenRotated>("events/integration.webhook_token_rotated"),
         entry::<ConnectionTested>("events/integration.connection_tested"),
+        entry::<SyncRequested>("events/sync.requested"),
+        entry::<SyncPageFetched>("events/sync.page_fetched"),
+        entry::<SyncCompleted>("events/sync.completed"),
+        entry::<SyncFailed>("events/sync.failed"),
         entry::<WebhookBody>("omie/webhook-body"),
         entry::<OmieClient>("omie/cliente-fornecedor"),
     ]

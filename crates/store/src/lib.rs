@@ -10,6 +10,7 @@ pub mod integrations;
 pub mod offsets;
 pub mod records;
 pub mod schema;
+pub mod sync_runs;
 pub mod timeline;
 pub mod users;
 

@@ -136,6 +136,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sync_runs (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        status -> Text,
+        requested_by -> Jsonb,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        pages_done -> Int4,
+        pages_total -> Nullable<Int4>,
+        rows_seen -> Int4,
+        users_created -> Int4,
+        users_updated -> Int4,
+        users_deactivated -> Int4,
+        records_failed -> Int4,
+        failure_reason -> Nullable<Text>,
+        last_event_id -> Uuid,
+    }
+}
+
 diesel::joinable!(error_events -> import_errors (error_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -149,4 +169,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     history,
     record_timeline,
     dead_letters,
+    sync_runs,
 );

@@ -9,11 +9,11 @@ use chrono::Utc;
 use omie_client::OmieError;
 use omie_sync_events::envelope::SCHEMA_VERSION;
 use omie_sync_events::{
-    Actor, ActorKind, ConnectionOutcome, ConnectionTested, CredentialsSet, Envelope, Event, TagSet, Template,
-    TemplateSet, WebhookTokenRotated, ids,
+    Actor, ActorKind, ConnectionOutcome, ConnectionTested, CredentialsSet, Envelope, Event, SyncRequested, TagSet,
+    Template, TemplateSet, WebhookTokenRotated, ids,
 };
 use omie_sync_platform::auth::Caller;
-use omie_sync_store::integrations;
+use omie_sync_store::{integrations, sync_runs};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -32,7 +32,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/v1/integrations/omie/tag", web::put().to(set_tag))
         .route("/api/v1/integrations/omie/template", web::put().to(set_template))
         .route("/api/v1/integrations/omie/webhook-token", web::post().to(rotate_webhook_token))
-        .route("/api/v1/integrations/omie/test-connection", web::post().to(test_connection));
+        .route("/api/v1/integrations/omie/test-connection", web::post().to(test_connection))
+        .route("/api/v1/integrations/omie/sync", web::post().to(start_sync));
 }
 
 #[derive(Deserialize)]
@@ -156,6 +157,42 @@ async fn test_connection(caller: Caller, state: web::Data<AppState>) -> Result<H
         "blocked_until": blocked_until,
         "event_id": envelope.id,
     })))
+}
+
+/// Starts a full sync: 202 with its id, or 409 with the run already going.
+async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.tenant_id();
+    let credentials = stored_credentials(&state, tenant).await?;
+    if let Some(sync_id) = state.syncs.running_here(tenant) {
+        return Err(ApiError::SyncRunning(sync_id));
+    }
+    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    if let Some(run) = sync_runs::running(&mut conn, tenant).await? {
+        return Err(ApiError::SyncRunning(run.id));
+    }
+    drop(conn);
+    let sync_id = Uuid::now_v7();
+    if !state.syncs.claim(tenant, sync_id) {
+        return Err(ApiError::SyncRunning(state.syncs.running_here(tenant).unwrap_or(sync_id)));
+    }
+    let mut envelope = command_envelope(&caller, Event::SyncRequested(SyncRequested { sync_id }));
+    envelope.correlation_id = Some(sync_id);
+    if let Err(error) = append(&state, &envelope).await {
+        state.syncs.release(tenant);
+        return Err(error);
+    }
+    state.syncs.spawn(tenant, envelope.integration_id, sync_id, credentials);
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "sync_id": sync_id, "event_id": envelope.id})))
+}
+
+/// The tenant's Omie keys from the integrations read model, the secret opened.
+async fn stored_credentials(state: &AppState, tenant: Uuid) -> Result<omie_client::Credentials, ApiError> {
+    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    let integration = integrations::by_tenant(&mut conn, tenant).await?;
+    let (app_key, sealed) =
+        integration.and_then(|row| row.app_key.zip(row.app_secret_sealed)).ok_or(ApiError::CredentialsMissing)?;
+    let app_secret = state.sealer.open(tenant, &sealed).map_err(|_| ApiError::CredentialsMissing)?;
+    Ok(omie_client::Credentials { app_key, app_secret })
 }
 
 async fn record(state: &AppState, caller: &Caller, event: Event) -> Result<HttpResponse, ApiError> {

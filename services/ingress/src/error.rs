@@ -33,6 +33,9 @@ pub const APP_KEY_IN_USE: ProblemType =
 pub const CREDENTIALS_MISSING: ProblemType =
     ProblemType { slug: "credentials-missing", title: "The integration has no usable Omie credentials", status: 409 };
 
+pub const SYNC_RUNNING: ProblemType =
+    ProblemType { slug: "sync-running", title: "A full sync is already running", status: 409 };
+
 /// Seconds a 503 asks Omie (or an admin) to wait.
 const RETRY_AFTER_UNAVAILABLE: u64 = 5;
 
@@ -64,6 +67,8 @@ pub enum ApiError {
     AppKeyInUse,
     #[error("set the Omie App Key and App Secret first (or again, if SECRETS_KEY changed)")]
     CredentialsMissing,
+    #[error("a full sync is already running for this company; follow it or wait until it ends")]
+    SyncRunning(uuid::Uuid),
     #[error("the database is unavailable; retry later")]
     Database(#[from] StoreError),
 }
@@ -90,6 +95,7 @@ impl ApiError {
                 .with("errors", serde_json::to_value(errors).unwrap_or_default()),
             ApiError::AppKeyInUse => Problem::new(APP_KEY_IN_USE, detail),
             ApiError::CredentialsMissing => Problem::new(CREDENTIALS_MISSING, detail),
+            ApiError::SyncRunning(sync_id) => Problem::new(SYNC_RUNNING, detail).with("sync_id", sync_id.to_string()),
             ApiError::Database(error) => {
                 tracing::warn!(%error, "database unavailable");
                 Problem::new(types::SERVICE_UNAVAILABLE, detail).retry_after(RETRY_AFTER_UNAVAILABLE)

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod producer;
 pub mod registry;
+pub mod sync;
 pub mod webhook;
 
 use std::num::NonZeroU32;
@@ -33,6 +34,7 @@ use webhook::WebhookLimiter;
 pub struct AppState {
     pub log: EventLog,
     pub omie: omie_client::OmieClient,
+    pub syncs: sync::SyncWorkers,
     pub registry: Registry,
     pub limiter: WebhookLimiter,
     pub pool: PgPool,
@@ -73,14 +75,23 @@ impl Application {
             NonZeroU32::new(config.rate_per_second).context("WEBHOOK_RATE_LIMIT_PER_SECOND must be > 0")?,
             NonZeroU32::new(config.rate_burst).context("WEBHOOK_RATE_LIMIT_BURST must be > 0")?,
         );
-        let mut omie_settings = omie_client::Settings::new(config.omie_api_url.clone());
-        omie_settings.timeout = Duration::from_millis(config.omie_timeout_ms);
-        // An admin waits for the answer: no long back-off loops behind a button.
-        omie_settings.max_retries = 0;
-        let omie = omie_client::OmieClient::new(omie_settings).context("cannot build the Omie API client")?;
+        let mut sync_settings = omie_client::Settings::new(config.omie_api_url.clone());
+        sync_settings.timeout = Duration::from_millis(config.omie_timeout_ms);
+        let sync_client =
+            omie_client::OmieClient::new(sync_settings.clone()).context("cannot build the Omie API client")?;
+        let syncs = sync::SyncWorkers::new(sync_client, log.clone(), sync::PAGE_SIZE);
+        match syncs.settle_interrupted(&pool).await {
+            Ok(0) => {}
+            Ok(settled) => tracing::warn!(settled, "full syncs interrupted by a restart recorded as failed"),
+            Err(error) => tracing::warn!(%error, "cannot check for interrupted full syncs"),
+        }
+        // An admin waits for a connection test: no long back-off loops behind a button.
+        let omie = omie_client::OmieClient::new(omie_client::Settings { max_retries: 0, ..sync_settings })
+            .context("cannot build the Omie API client")?;
         let state = web::Data::new(AppState {
             log: log.clone(),
             omie,
+            syncs,
             registry,
             limiter,
             pool,

@@ -4,7 +4,7 @@
 
 use actix_web::{HttpResponse, web};
 use omie_sync_platform::auth::Caller;
-use omie_sync_store::{PgPool, PooledConnection, StoreError, errors, events, history, timeline, users};
+use omie_sync_store::{PgPool, PooledConnection, StoreError, errors, events, history, sync_runs, timeline, users};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -42,6 +42,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/v1/errors", web::get().to(list_errors))
         .route("/api/v1/history", web::get().to(list_history))
         .route("/api/v1/stats", web::get().to(stats))
+        .route("/api/v1/syncs/{sync_id}", web::get().to(sync_progress))
         .route("/api/v1/records/{omie_code}/timeline", web::get().to(record_timeline));
 }
 
@@ -101,4 +102,17 @@ async fn stats(caller: Caller, pool: web::Data<PgPool>) -> Result<HttpResponse, 
         "history_rows": history::count_for_tenant(&mut conn, tenant).await?,
         "events_applied": events::count_for_tenant(&mut conn, tenant).await?,
     })))
+}
+
+/// One full sync's progress and what it did.
+async fn sync_progress(
+    caller: Caller,
+    pool: web::Data<PgPool>,
+    sync_id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, ReadError> {
+    let mut conn = connect(&pool).await?;
+    match sync_runs::find(&mut conn, caller.tenant_id(), sync_id.into_inner()).await? {
+        Some(run) => Ok(HttpResponse::Ok().json(run)),
+        None => Err(ReadError::NotFound("no such sync for this company".into())),
+    }
 }

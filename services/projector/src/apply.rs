@@ -14,10 +14,11 @@ use omie_sync_store::history::HistoryEntry;
 use omie_sync_store::integrations::Integration;
 use omie_sync_store::offsets::ConsumerOffset;
 use omie_sync_store::records::OmieRecord;
+use omie_sync_store::sync_runs::SyncRun;
 use omie_sync_store::timeline::TimelineEntry;
 use omie_sync_store::users::User;
 use omie_sync_store::{
-    StoreError, dead_letters, errors, events, history, integrations, offsets, records, timeline, users,
+    StoreError, dead_letters, errors, events, history, integrations, offsets, records, sync_runs, timeline, users,
 };
 use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
@@ -126,9 +127,11 @@ async fn load_state<'a>(
     let mut emails = BTreeSet::new();
     let mut event_ids = Vec::new();
     let mut app_keys = Vec::new();
+    let mut sync_ids = BTreeSet::new();
     for envelope in envelopes {
         tenants.insert(envelope.tenant_id);
         event_ids.push(envelope.id);
+        sync_ids.extend(envelope.correlation_id);
         match &envelope.event {
             Event::ClientUpserted(upserted) => {
                 let client = OmieClient::from_value(&upserted.record);
@@ -164,6 +167,12 @@ async fn load_state<'a>(
             state.add_user(user);
         }
     }
+    if !sync_ids.is_empty() {
+        let sync_ids: Vec<Uuid> = sync_ids.into_iter().collect();
+        for run in sync_runs::by_ids(conn, &sync_ids).await? {
+            state.sync_runs.insert(run.id, run);
+        }
+    }
     state.seen_events = events::existing_ids(conn, &event_ids).await?;
     Ok(state)
 }
@@ -180,6 +189,7 @@ struct Writes {
     history: Vec<HistoryEntry>,
     timeline: Vec<TimelineEntry>,
     dead_letters: Vec<DeadLetter>,
+    sync_runs: BTreeMap<Uuid, SyncRun>,
 }
 
 impl Writes {
@@ -200,6 +210,9 @@ impl Writes {
         self.error_events.extend(changes.error_events);
         self.history.extend(changes.history);
         self.timeline.extend(changes.timeline);
+        if let Some(run) = changes.sync_run {
+            self.sync_runs.insert(run.id, run);
+        }
     }
 
     fn dead_letter(&mut self, scope: &OffsetScope, record: &LogRecord, reason: String) {
@@ -233,6 +246,8 @@ impl Writes {
         errors::insert_events(conn, &self.error_events).await?;
         history::insert(conn, &self.history).await?;
         timeline::insert(conn, &self.timeline).await?;
+        let runs: Vec<SyncRun> = self.sync_runs.into_values().collect();
+        sync_runs::upsert(conn, &runs).await?;
         if !self.dead_letters.is_empty() {
             dead_letters::insert(conn, &self.dead_letters).await?;
         }

@@ -14,6 +14,8 @@ pub enum ReadError {
     Store(#[from] StoreError),
     #[error("{0}")]
     InvalidQuery(String),
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl ReadError {
@@ -24,6 +26,7 @@ impl ReadError {
                 Problem::new(types::SERVICE_UNAVAILABLE, "the database is unavailable; retry shortly").retry_after(2)
             }
             ReadError::InvalidQuery(detail) => Problem::new(types::INVALID_REQUEST, detail.clone()),
+            ReadError::NotFound(detail) => Problem::new(types::NOT_FOUND, detail.clone()),
         }
     }
 }

@@ -21,6 +21,7 @@ use omie_sync_store::events::EventRow;
 use omie_sync_store::history::HistoryEntry;
 use omie_sync_store::integrations::Integration;
 use omie_sync_store::records::OmieRecord;
+use omie_sync_store::sync_runs::{self, SyncRun};
 use omie_sync_store::timeline::TimelineEntry;
 use omie_sync_store::users::User;
 use serde_json::{Value, json};
@@ -88,6 +89,7 @@ pub struct State {
     pub records: HashMap<(Uuid, i64), OmieRecord>,
     pub errors: HashMap<Uuid, ImportError>,
     pub seen_events: HashSet<Uuid>,
+    pub sync_runs: HashMap<Uuid, SyncRun>,
 }
 
 /// What one event changes. Row-valued fields hold the row's new full value.
@@ -102,6 +104,7 @@ pub struct Changes {
     pub error_events: Vec<ErrorEvent>,
     pub history: Vec<HistoryEntry>,
     pub timeline: Option<TimelineEntry>,
+    pub sync_run: Option<SyncRun>,
 }
 
 impl State {
@@ -148,6 +151,9 @@ impl State {
         for error in &changes.errors {
             self.errors.insert(error.id, error.clone());
         }
+        if let Some(run) = &changes.sync_run {
+            self.sync_runs.insert(run.id, run.clone());
+        }
     }
 }
 
@@ -193,13 +199,91 @@ pub fn decide(state: &State, logged: LoggedEvent<'_>) -> Changes {
             let details = json!({"outcome": tested.outcome.as_str(), "detail": tested.detail, "blocked_until": tested.blocked_until});
             draft.configure(integration, "connection_tested", details);
         }
+        Event::SyncRequested(requested) => {
+            draft.sync_run = Some(SyncRun {
+                id: requested.sync_id,
+                tenant_id: envelope.tenant_id,
+                status: sync_runs::RUNNING.into(),
+                requested_by: draft.actor(),
+                started_at: envelope.recorded_at,
+                finished_at: None,
+                pages_done: 0,
+                pages_total: None,
+                rows_seen: 0,
+                users_created: 0,
+                users_updated: 0,
+                users_deactivated: 0,
+                records_failed: 0,
+                failure_reason: None,
+                last_event_id: envelope.id,
+            });
+            draft.history("sync_started", None, json!({"sync_id": requested.sync_id}));
+        }
+        Event::SyncPageFetched(page) => {
+            if let Some(mut run) = running_sync(state, page.sync_id) {
+                run.pages_done += 1;
+                run.pages_total = Some(i32::try_from(page.total_pages).unwrap_or(i32::MAX));
+                run.rows_seen += i32::try_from(page.rows).unwrap_or(i32::MAX);
+                run.last_event_id = envelope.id;
+                draft.sync_run = Some(run);
+            }
+        }
+        Event::SyncCompleted(completed) => {
+            if let Some(mut run) = running_sync(state, completed.sync_id) {
+                run.status = sync_runs::COMPLETED.into();
+                run.finished_at = Some(envelope.recorded_at);
+                run.last_event_id = envelope.id;
+                let details = json!({
+                    "sync_id": run.id, "pages": run.pages_done, "rows": run.rows_seen,
+                    "users_created": run.users_created, "users_updated": run.users_updated,
+                    "users_deactivated": run.users_deactivated, "records_failed": run.records_failed,
+                });
+                draft.history("sync_finished", None, details);
+                draft.sync_run = Some(run);
+            }
+        }
+        Event::SyncFailed(failed) => {
+            if let Some(mut run) = running_sync(state, failed.sync_id) {
+                run.status = sync_runs::FAILED.into();
+                run.finished_at = Some(envelope.recorded_at);
+                run.failure_reason = Some(failed.reason.clone());
+                run.last_event_id = envelope.id;
+                draft.history("sync_failed", None, json!({"sync_id": run.id, "reason": failed.reason}));
+                draft.sync_run = Some(run);
+            }
+        }
         Event::WebhookTokenRotated(rotated) => {
             let mut integration = integration_of(state, envelope);
             integration.webhook_token_sealed = Some(rotated.token_sealed.clone());
             draft.configure(integration, "webhook_token_rotated", json!({}));
         }
     }
+    count_for_sync(state, &mut draft);
     draft.finish()
+}
+
+/// A run that has not ended yet (events of an ended run change nothing).
+fn running_sync(state: &State, sync_id: Uuid) -> Option<SyncRun> {
+    state.sync_runs.get(&sync_id).filter(|run| run.status == sync_runs::RUNNING).cloned()
+}
+
+/// A row fetched by a running sync counts toward that run's progress.
+fn count_for_sync(state: &State, draft: &mut Draft<'_>) {
+    let envelope = draft.logged.envelope;
+    if !matches!(envelope.event, Event::ClientUpserted(_)) {
+        return;
+    }
+    let Some(mut run) = envelope.correlation_id.and_then(|sync_id| running_sync(state, sync_id)) else {
+        return;
+    };
+    match draft.verdict {
+        Verdict::Created => run.users_created += 1,
+        Verdict::Updated | Verdict::Reactivated => run.users_updated += 1,
+        Verdict::Deactivated(_) => run.users_deactivated += 1,
+        Verdict::Failed(_) => run.records_failed += 1,
+        _ => return,
+    }
+    draft.sync_run = Some(run);
 }
 
 fn client_upserted(state: &State, draft: &mut Draft<'_>, upserted: &ClientUpserted) {
@@ -502,6 +586,7 @@ struct Draft<'a> {
     error_events: Vec<ErrorEvent>,
     history: Vec<HistoryEntry>,
     timeline: Option<TimelineEntry>,
+    sync_run: Option<SyncRun>,
 }
 
 impl<'a> Draft<'a> {
@@ -517,6 +602,7 @@ impl<'a> Draft<'a> {
             error_events: Vec::new(),
             history: Vec::new(),
             timeline: None,
+            sync_run: None,
         }
     }
 
@@ -606,6 +692,7 @@ impl<'a> Draft<'a> {
             error_events: self.error_events,
             history: self.history,
             timeline: self.timeline,
+            sync_run: self.sync_run,
         }
     }
 }

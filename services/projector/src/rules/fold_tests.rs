@@ -260,3 +260,31 @@ fn absurdly_long_names_are_capped() {
     folder.apply(&upsert(1, record(80, &long, "n@x.com.br", &["Espresso"], false)));
     assert_eq!(folder.user(80).unwrap().name.chars().count(), record::MAX_NAME_CHARS);
 }
+
+#[test]
+fn a_sync_run_counts_what_its_rows_did_and_ends_once() {
+    use omie_sync_events::{SyncCompleted, SyncFailed, SyncPageFetched, SyncRequested};
+    let sync_id = Uuid::from_u128(99);
+    let in_sync = |id: u128, event: Event| Envelope { correlation_id: Some(sync_id), ..envelope(id, event) };
+    let row = |id: u128, record: Value| {
+        in_sync(id, Event::ClientUpserted(ClientUpserted { source: RecordSource::Sync, record, webhook: None }))
+    };
+    let mut folder = Folder::new();
+    folder.apply(&upsert(1, record(91, "Old", "old@x.com.br", &["Espresso"], false)));
+    let started = folder.apply(&in_sync(2, Event::SyncRequested(SyncRequested { sync_id })));
+    assert_eq!(actions(&started), ["sync_started"]);
+    folder.apply(&row(3, record(90, "A", "a@x.com.br", &["Espresso"], false)));
+    folder.apply(&row(4, record(91, "Old", "old@x.com.br", &["Cliente"], false)));
+    folder.apply(&row(5, record(92, "B", "", &["Espresso"], false)));
+    folder.apply(&row(6, record(93, "C", "c@x.com.br", &["Cliente"], false)));
+    let page = SyncPageFetched { sync_id, page: 1, total_pages: 1, rows: 4, total_rows: 4 };
+    folder.apply(&in_sync(7, Event::SyncPageFetched(page)));
+    let finished = folder.apply(&in_sync(8, Event::SyncCompleted(SyncCompleted { sync_id, pages: 1, rows: 4 })));
+    assert_eq!(actions(&finished), ["sync_finished"]);
+    let run = folder.state.sync_runs.get(&sync_id).unwrap();
+    assert_eq!(run.status, "completed");
+    assert_eq!((run.pages_done, run.pages_total, run.rows_seen), (1, Some(1), 4));
+    assert_eq!((run.users_created, run.users_deactivated, run.records_failed, run.users_updated), (1, 1, 1, 0));
+    let late = folder.apply(&in_sync(9, Event::SyncFailed(SyncFailed { sync_id, reason: "late".into() })));
+    assert!(late.sync_run.is_none() && late.history.is_empty(), "an ended run stays ended");
+}

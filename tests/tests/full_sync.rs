@@ -1,0 +1,216 @@
+//! A 5,000-record full sync end to end: counts match the company exactly (tagged valid → users,
+//! tagged invalid → errors by kind, untagged → nothing), progress in order, one sync at a time,
+//! and an ingress killed mid-sync leaves a failed run, never a "running" one, and no duplicates.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use omie_sim::{Company, Faults, Simulator};
+use omie_sync_e2e::eventually;
+use omie_sync_e2e::stack::Stack;
+use omie_sync_platform::auth::Role;
+use omie_sync_store::schema::{events, history, import_errors, users};
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const APP_KEY: &str = "3188245610231";
+const APP_SECRET: &str = "omie-sim-secret-aurora";
+const SYNC: &str = "/api/v1/integrations/omie/sync";
+
+/// 5,000 records: every 10th untagged, one in 25 tagged without e-mail, one in 40 tagged with a
+/// malformed one (codes that are multiples of several count for the first rule that matches).
+fn company() -> (Company, BTreeMap<&'static str, i64>) {
+    let mut expected = BTreeMap::from([("users", 0), ("missing_email", 0), ("invalid_email", 0), ("untagged", 0)]);
+    let mut records = BTreeMap::new();
+    for code in 1..=5_000i64 {
+        let (tag, email, bucket) = if code % 10 == 0 {
+            ("Cliente", format!("c{code}@empresa.com.br"), "untagged")
+        } else if code % 25 == 3 {
+            ("Espresso", String::new(), "missing_email")
+        } else if code % 40 == 7 {
+            ("espresso", format!("c{code}@@quebrado"), "invalid_email")
+        } else {
+            ("ESPRESSO", format!("c{code}@empresa.com.br"), "users")
+        };
+        *expected.get_mut(bucket).expect("bucket") += 1;
+        records.insert(code, json!({
+            "codigo_cliente_omie": code, "razao_social": format!("Empresa {code} Ltda"), "email": email,
+            "inativo": "N", "tags": [{"tag": tag}], "cnpj_cpf": "", "info": {"dAlt": "01/12/2026", "hAlt": "10:00:00"},
+        }));
+    }
+    (Company { app_key: APP_KEY.into(), app_secret: APP_SECRET.into(), records }, expected)
+}
+
+fn start_omie() -> (Simulator, String, BTreeMap<&'static str, i64>) {
+    let (company, expected) = company();
+    let simulator = Simulator::new(company, 3);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(simulator.clone().serve(listener).expect("serve omie-sim"));
+    (simulator, url, expected)
+}
+
+async fn progress(stack: &Stack, token: &str, sync_id: &str) -> Option<Value> {
+    let response = stack.read(&format!("/api/v1/syncs/{sync_id}"), token).await;
+    (response.status() == 200).then_some(())?;
+    response.json().await.ok()
+}
+
+async fn wait_finished(stack: &Stack, token: &str, sync_id: &str) -> Value {
+    eventually("the sync to finish", Duration::from_secs(120), || async {
+        progress(stack, token, sync_id).await.filter(|run| run["status"] != "running")
+    })
+    .await
+}
+
+async fn count(stack: &Stack, tenant: Uuid) -> (i64, BTreeMap<String, i64>) {
+    let mut conn = stack.db.connect().await;
+    let users: i64 =
+        users::table.filter(users::tenant_id.eq(tenant)).count().get_result(&mut conn).await.expect("users");
+    let errors: Vec<(String, i64)> = import_errors::table
+        .filter(import_errors::tenant_id.eq(tenant))
+        .group_by(import_errors::kind)
+        .select((import_errors::kind, diesel::dsl::count_star()))
+        .load(&mut conn)
+        .await
+        .expect("errors");
+    (users, errors.into_iter().collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sync_imports_exactly_what_the_company_holds() {
+    let (simulator, omie_url, expected) = start_omie();
+    simulator.set_faults(Faults { latency_ms: 150, ..Faults::default() });
+    let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
+    let tenant = Uuid::new_v4();
+    let admin = stack.token(tenant, Role::Admin);
+    stack.configure(tenant, APP_KEY, APP_SECRET, "Espresso").await;
+
+    let started = stack.command(Method::POST, SYNC, &admin, json!({})).await;
+    assert_eq!(started.status(), 202);
+    let sync_id = started.json::<Value>().await.expect("JSON")["sync_id"].as_str().expect("sync_id").to_owned();
+    let second = stack.command(Method::POST, SYNC, &admin, json!({})).await;
+    assert_eq!(second.status(), 409, "one sync per tenant at a time");
+    assert_eq!(second.json::<Value>().await.expect("problem")["sync_id"], sync_id.as_str());
+
+    let run = wait_finished(&stack, &admin, &sync_id).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(
+        (run["pages_done"].as_i64(), run["pages_total"].as_i64(), run["rows_seen"].as_i64()),
+        (Some(10), Some(10), Some(5_000))
+    );
+    assert_eq!(run["users_created"], expected["users"]);
+    assert_eq!(run["records_failed"], expected["missing_email"] + expected["invalid_email"]);
+
+    let (users, errors) = count(&stack, tenant).await;
+    assert_eq!(users, expected["users"], "tagged valid records become users, untagged ones nothing");
+    assert_eq!(errors.get("missing_email").copied(), Some(expected["missing_email"]));
+    assert_eq!(errors.get("invalid_email").copied(), Some(expected["invalid_email"]));
+    assert_eq!(errors.len(), 2);
+
+    let mut conn = stack.db.connect().await;
+    let pages: Vec<Value> = events::table
+        .filter(events::tenant_id.eq(tenant))
+        .filter(events::event_type.eq("sync.page_fetched"))
+        .order(events::log_offset)
+        .select(events::payload)
+        .load(&mut conn)
+        .await
+        .expect("page events");
+    let order: Vec<i64> = pages.iter().map(|event| event["payload"]["page"].as_i64().expect("page")).collect();
+    assert_eq!(order, (1..=10).collect::<Vec<_>>(), "progress events in order");
+    let sync_actions: Vec<String> = history::table
+        .filter(history::tenant_id.eq(tenant))
+        .filter(history::action.like("sync_%"))
+        .order(history::log_offset)
+        .select(history::action)
+        .load(&mut conn)
+        .await
+        .expect("history");
+    assert_eq!(sync_actions, ["sync_started", "sync_finished"]);
+    stack.stop().await;
+}
+
+fn ingress_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("ingress")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingress_killed_mid_sync_leaves_a_failed_run_and_no_duplicates() {
+    let (simulator, omie_url, expected) = start_omie();
+    let stack = Stack::start_with(|config| config.omie_api_url = omie_url.clone()).await;
+    let tenant = Uuid::new_v4();
+    let admin = stack.token(tenant, Role::Admin);
+    stack.configure(tenant, APP_KEY, APP_SECRET, "Espresso").await;
+
+    // A second ingress, as a process, runs the sync slowly; it is killed after a few pages.
+    simulator.set_faults(Faults { latency_ms: 700, ..Faults::default() });
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("port").port();
+    let mut child = Command::new(ingress_binary())
+        .env("DATABASE_URL", &stack.db.url)
+        .env("KAFKA_BROKERS", &stack.brokers)
+        .env("EVENTS_TOPIC", &stack.topic)
+        .env("INGRESS_PORT", port.to_string())
+        .env("OMIE_API_URL", &omie_url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the ingress binary");
+    let base = format!("http://127.0.0.1:{port}");
+    let started = eventually("the ingress process to serve", Duration::from_secs(20), || async {
+        stack.http.post(format!("{base}{SYNC}")).bearer_auth(&admin).json(&json!({})).send().await.ok()
+    })
+    .await;
+    assert_eq!(started.status(), 202);
+    let interrupted = started.json::<Value>().await.expect("JSON")["sync_id"].as_str().expect("sync_id").to_owned();
+    eventually("a few pages", Duration::from_secs(60), || async {
+        progress(&stack, &admin, &interrupted).await.filter(|run| run["pages_done"].as_i64() >= Some(2))
+    })
+    .await;
+    child.kill().expect("SIGKILL ingress");
+    child.wait().expect("reap ingress");
+
+    // The in-process ingress stands for the restarted one: it settles the interrupted run.
+    let restarted = ingress::Application::build(
+        {
+            let mut config = omie_sync_e2e::stack::ingress_config(&stack.db.url, &stack.brokers, &stack.topic);
+            config.omie_api_url = omie_url;
+            config
+        },
+        false,
+    )
+    .await
+    .expect("restart ingress");
+    let restarted_url = format!("http://127.0.0.1:{}", restarted.port());
+    let handle = restarted.server_handle();
+    tokio::spawn(restarted.run_until_stopped());
+    let run = wait_finished(&stack, &admin, &interrupted).await;
+    assert_eq!(run["status"], "failed", "never left running: {run}");
+    assert!(run["failure_reason"].as_str().is_some_and(|reason| reason.contains("interrupted")));
+
+    simulator.set_faults(Faults::default());
+    let again = stack
+        .http
+        .post(format!("{restarted_url}{SYNC}"))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(again.status(), 202);
+    let sync_id = again.json::<Value>().await.expect("JSON")["sync_id"].as_str().expect("sync_id").to_owned();
+    assert_eq!(wait_finished(&stack, &admin, &sync_id).await["status"], "completed");
+
+    let (users, errors) = count(&stack, tenant).await;
+    assert_eq!(users, expected["users"], "no duplicate users");
+    assert_eq!(errors.get("missing_email").copied(), Some(expected["missing_email"]), "no duplicate errors");
+    assert_eq!(errors.get("invalid_email").copied(), Some(expected["invalid_email"]));
+    handle.stop(true).await;
+    stack.stop().await;
+}
