@@ -214,3 +214,43 @@ async fn an_ingress_killed_mid_sync_leaves_a_failed_run_and_no_duplicates() {
     handle.stop(true).await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_error() {
+    let (simulator, omie_url, expected) = start_omie();
+    let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
+    let tenant = Uuid::new_v4();
+    let admin = stack.token(tenant, Role::Admin);
+    stack.configure(tenant, APP_KEY, APP_SECRET, "Espresso").await;
+    let sync = || async {
+        let started = stack.command(Method::POST, SYNC, &admin, json!({})).await;
+        assert_eq!(started.status(), 202);
+        let sync_id = started.json::<Value>().await.expect("JSON")["sync_id"].as_str().expect("id").to_owned();
+        wait_finished(&stack, &admin, &sync_id).await
+    };
+    assert_eq!(sync().await["status"], "completed");
+
+    for code in (1..=5_000).filter(|code| code % 10 < 3) {
+        simulator.remove(code);
+    }
+    let second = sync().await;
+    assert_eq!((second["status"].as_str(), second["users_deactivated"].as_i64()), (Some("completed"), Some(0)));
+    let mut conn = stack.db.connect().await;
+    let active: i64 = users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::active.eq(true))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(active, expected["users"], "nobody is deactivated");
+    let blocked: Vec<String> = import_errors::table
+        .filter(import_errors::tenant_id.eq(tenant))
+        .filter(import_errors::kind.eq("mass_deactivation_blocked"))
+        .select(import_errors::message)
+        .load(&mut conn)
+        .await
+        .expect("errors");
+    assert_eq!(blocked.len(), 1, "the guard raised its error");
+    stack.stop().await;
+}

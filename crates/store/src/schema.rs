@@ -156,6 +156,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sync_seen (sync_id, omie_code) {
+        sync_id -> Uuid,
+        omie_code -> Int8,
+    }
+}
+
 diesel::joinable!(error_events -> import_errors (error_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -170,4 +177,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     record_timeline,
     dead_letters,
     sync_runs,
+    sync_seen,
 );

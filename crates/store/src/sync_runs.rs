@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::schema::sync_runs;
+use crate::schema::{sync_runs, sync_seen};
 
 pub const RUNNING: &str = "running";
 pub const COMPLETED: &str = "completed";
@@ -88,4 +88,19 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[SyncRun]) -> Result<()
             .await?;
     }
     Ok(())
+}
+
+/// Records that a sync listed these codes.
+pub async fn mark_seen(conn: &mut AsyncPgConnection, seen: &[(Uuid, i64)]) -> Result<(), StoreError> {
+    let rows: Vec<_> =
+        seen.iter().map(|(sync_id, code)| (sync_seen::sync_id.eq(*sync_id), sync_seen::omie_code.eq(*code))).collect();
+    for chunk in rows.chunks(crate::WRITE_CHUNK) {
+        diesel::insert_into(sync_seen::table).values(chunk).on_conflict_do_nothing().execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// Every code the sync listed.
+pub async fn seen_codes(conn: &mut AsyncPgConnection, sync_id: Uuid) -> Result<Vec<i64>, StoreError> {
+    Ok(sync_seen::table.filter(sync_seen::sync_id.eq(sync_id)).select(sync_seen::omie_code).load(conn).await?)
 }

@@ -94,3 +94,13 @@ pub async fn count_by_state(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Re
     let count = |wanted: bool| rows.iter().filter(|(active, _)| *active == wanted).map(|(_, n)| n).sum();
     Ok((count(true), count(false)))
 }
+
+/// Every active user of `tenants` (the reconciliation of a completed sync reads them).
+pub async fn active_of_tenants(conn: &mut AsyncPgConnection, tenants: &[Uuid]) -> Result<Vec<User>, StoreError> {
+    Ok(users::table
+        .filter(users::tenant_id.eq_any(tenants))
+        .filter(users::active.eq(true))
+        .select(User::as_select())
+        .load(conn)
+        .await?)
+}

@@ -128,6 +128,7 @@ async fn load_state<'a>(
     let mut event_ids = Vec::new();
     let mut app_keys = Vec::new();
     let mut sync_ids = BTreeSet::new();
+    let mut completed = Vec::new();
     for envelope in envelopes {
         tenants.insert(envelope.tenant_id);
         event_ids.push(envelope.id);
@@ -140,6 +141,7 @@ async fn load_state<'a>(
             }
             Event::ClientDeleted(deleted) => codes.extend(omie_code_of(&deleted.record)),
             Event::CredentialsSet(credentials) => app_keys.push(credentials.app_key.clone()),
+            Event::SyncCompleted(done) => completed.push((envelope.tenant_id, done.sync_id)),
             _ => {}
         }
     }
@@ -173,6 +175,17 @@ async fn load_state<'a>(
             state.sync_runs.insert(run.id, run);
         }
     }
+    if !completed.is_empty() {
+        // The reconciliation compares every active user with what the listing held.
+        let tenants: Vec<Uuid> = completed.iter().map(|(tenant, _)| *tenant).collect();
+        for user in users::active_of_tenants(conn, &tenants).await? {
+            state.add_user(user);
+        }
+        for (_, sync_id) in completed {
+            let seen = sync_runs::seen_codes(conn, sync_id).await?;
+            state.sync_seen.entry(sync_id).or_default().extend(seen);
+        }
+    }
     state.seen_events = events::existing_ids(conn, &event_ids).await?;
     Ok(state)
 }
@@ -190,6 +203,7 @@ struct Writes {
     timeline: Vec<TimelineEntry>,
     dead_letters: Vec<DeadLetter>,
     sync_runs: BTreeMap<Uuid, SyncRun>,
+    sync_seen: Vec<(Uuid, i64)>,
 }
 
 impl Writes {
@@ -212,6 +226,10 @@ impl Writes {
         self.timeline.extend(changes.timeline);
         if let Some(run) = changes.sync_run {
             self.sync_runs.insert(run.id, run);
+        }
+        self.sync_seen.extend(changes.seen);
+        for user in changes.missing_in_omie {
+            self.users.insert(user.id, user);
         }
     }
 
@@ -248,6 +266,7 @@ impl Writes {
         timeline::insert(conn, &self.timeline).await?;
         let runs: Vec<SyncRun> = self.sync_runs.into_values().collect();
         sync_runs::upsert(conn, &runs).await?;
+        sync_runs::mark_seen(conn, &self.sync_seen).await?;
         if !self.dead_letters.is_empty() {
             dead_letters::insert(conn, &self.dead_letters).await?;
         }

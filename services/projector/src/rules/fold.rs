@@ -90,6 +90,8 @@ pub struct State {
     pub errors: HashMap<Uuid, ImportError>,
     pub seen_events: HashSet<Uuid>,
     pub sync_runs: HashMap<Uuid, SyncRun>,
+    /// Codes each sync listed (loaded for runs that complete in the batch).
+    pub sync_seen: HashMap<Uuid, HashSet<i64>>,
 }
 
 /// What one event changes. Row-valued fields hold the row's new full value.
@@ -105,6 +107,10 @@ pub struct Changes {
     pub history: Vec<HistoryEntry>,
     pub timeline: Option<TimelineEntry>,
     pub sync_run: Option<SyncRun>,
+    /// (sync id, code) when a sync row is folded.
+    pub seen: Option<(Uuid, i64)>,
+    /// Users the reconciliation of a completed sync deactivated.
+    pub missing_in_omie: Vec<User>,
 }
 
 impl State {
@@ -153,6 +159,12 @@ impl State {
         }
         if let Some(run) = &changes.sync_run {
             self.sync_runs.insert(run.id, run.clone());
+        }
+        if let Some((sync_id, code)) = changes.seen {
+            self.sync_seen.entry(sync_id).or_default().insert(code);
+        }
+        for user in &changes.missing_in_omie {
+            self.add_user(user.clone());
         }
     }
 }
@@ -233,6 +245,7 @@ pub fn decide(state: &State, logged: LoggedEvent<'_>) -> Changes {
                 run.status = sync_runs::COMPLETED.into();
                 run.finished_at = Some(envelope.recorded_at);
                 run.last_event_id = envelope.id;
+                reconcile(state, &mut draft, &mut run);
                 let details = json!({
                     "sync_id": run.id, "pages": run.pages_done, "rows": run.rows_seen,
                     "users_created": run.users_created, "users_updated": run.users_updated,
@@ -262,6 +275,54 @@ pub fn decide(state: &State, logged: LoggedEvent<'_>) -> Changes {
     draft.finish()
 }
 
+/// Most users a completed sync may deactivate as missing from Omie: max(5, 20% of the active).
+pub fn mass_deactivation_threshold(active: usize) -> usize {
+    (active / 5).max(5)
+}
+
+/// After a completed listing, active users whose record was not listed are deactivated
+/// (`missing_in_omie`), unless that would be a mass deactivation: then nothing changes and an
+/// error `mass_deactivation_blocked` asks an admin to look.
+fn reconcile(state: &State, draft: &mut Draft<'_>, run: &mut SyncRun) {
+    let envelope = draft.logged.envelope;
+    let empty = HashSet::new();
+    let seen = state.sync_seen.get(&run.id).unwrap_or(&empty);
+    let active: Vec<&User> =
+        state.users.values().filter(|user| user.tenant_id == envelope.tenant_id && user.active).collect();
+    let mut missing: Vec<&User> = active.iter().copied().filter(|user| !seen.contains(&user.omie_code)).collect();
+    missing.sort_by_key(|user| user.omie_code);
+    if missing.is_empty() {
+        return;
+    }
+    let threshold = mass_deactivation_threshold(active.len());
+    if missing.len() > threshold {
+        let kind = ErrorKind::MassDeactivationBlocked;
+        let message = format!(
+            "{} of {} active users are missing from the full listing (more than {threshold}); nothing was deactivated",
+            missing.len(),
+            active.len()
+        );
+        let id = ids::event_error_id(envelope.tenant_id, envelope.id, kind.as_str());
+        let error = open_error(state, draft, id, None, kind, &message);
+        draft.errors.push(error);
+        return;
+    }
+    for user in missing {
+        let mut deactivated = (*user).clone();
+        deactivated.active = false;
+        deactivated.deactivation_reason = Some("missing_in_omie".into());
+        deactivated.updated_at = envelope.recorded_at;
+        deactivated.last_event_id = envelope.id;
+        draft.history(
+            "user_deactivated",
+            Some(user.omie_code),
+            json!({"reason": "missing_in_omie", "email": user.email}),
+        );
+        draft.missing_in_omie.push(deactivated);
+        run.users_deactivated += 1;
+    }
+}
+
 /// A run that has not ended yet (events of an ended run change nothing).
 fn running_sync(state: &State, sync_id: Uuid) -> Option<SyncRun> {
     state.sync_runs.get(&sync_id).filter(|run| run.status == sync_runs::RUNNING).cloned()
@@ -276,6 +337,12 @@ fn count_for_sync(state: &State, draft: &mut Draft<'_>) {
     let Some(mut run) = envelope.correlation_id.and_then(|sync_id| running_sync(state, sync_id)) else {
         return;
     };
+    if let Event::ClientUpserted(row) = &envelope.event
+        && let Some(code) = OmieClient::from_value(&row.record).codigo_cliente_omie
+        && draft.verdict != Verdict::DuplicateDelivery
+    {
+        draft.seen = Some((run.id, code));
+    }
     match draft.verdict {
         Verdict::Created => run.users_created += 1,
         Verdict::Updated | Verdict::Reactivated => run.users_updated += 1,
@@ -587,6 +654,8 @@ struct Draft<'a> {
     history: Vec<HistoryEntry>,
     timeline: Option<TimelineEntry>,
     sync_run: Option<SyncRun>,
+    seen: Option<(Uuid, i64)>,
+    missing_in_omie: Vec<User>,
 }
 
 impl<'a> Draft<'a> {
@@ -603,6 +672,8 @@ impl<'a> Draft<'a> {
             history: Vec::new(),
             timeline: None,
             sync_run: None,
+            seen: None,
+            missing_in_omie: Vec::new(),
         }
     }
 
@@ -693,6 +764,8 @@ impl<'a> Draft<'a> {
             history: self.history,
             timeline: self.timeline,
             sync_run: self.sync_run,
+            seen: self.seen,
+            missing_in_omie: self.missing_in_omie,
         }
     }
 }

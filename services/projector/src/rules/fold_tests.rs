@@ -288,3 +288,47 @@ fn a_sync_run_counts_what_its_rows_did_and_ends_once() {
     let late = folder.apply(&in_sync(9, Event::SyncFailed(SyncFailed { sync_id, reason: "late".into() })));
     assert!(late.sync_run.is_none() && late.history.is_empty(), "an ended run stays ended");
 }
+
+/// A sync of `active` users that lists only the first `listed`; returns the completion's changes.
+fn sync_listing(active: i64, listed: i64) -> (Folder, Changes) {
+    use omie_sync_events::{SyncCompleted, SyncRequested};
+    let sync_id = Uuid::from_u128(7_777);
+    let in_sync = |id: u128, event: Event| Envelope { correlation_id: Some(sync_id), ..envelope(id, event) };
+    let mut folder = Folder::new();
+    for code in 1..=active {
+        folder.apply(&upsert(code as u128, record(code, "U", &format!("u{code}@x.com.br"), &["Espresso"], false)));
+    }
+    folder.apply(&in_sync(1_000, Event::SyncRequested(SyncRequested { sync_id })));
+    for code in 1..=listed {
+        let row = record(code, "U", &format!("u{code}@x.com.br"), &["Espresso"], false);
+        let event = Event::ClientUpserted(ClientUpserted { source: RecordSource::Sync, record: row, webhook: None });
+        folder.apply(&in_sync(2_000 + code as u128, event));
+    }
+    let done =
+        folder.apply(&in_sync(9_000, Event::SyncCompleted(SyncCompleted { sync_id, pages: 1, rows: listed as u32 })));
+    (folder, done)
+}
+
+#[test]
+fn a_completed_sync_deactivates_users_missing_from_the_listing() {
+    let (folder, done) = sync_listing(20, 16);
+    assert_eq!(done.missing_in_omie.len(), 4);
+    for code in 17..=20 {
+        let user = folder.user(code).unwrap();
+        assert_eq!((user.active, user.deactivation_reason.as_deref()), (false, Some("missing_in_omie")));
+    }
+    assert!(folder.user(16).unwrap().active);
+    assert_eq!(folder.state.sync_runs.values().next().unwrap().users_deactivated, 4);
+    assert_eq!(actions(&done).iter().filter(|action| **action == "user_deactivated").count(), 4);
+}
+
+#[test]
+fn a_mass_deactivation_is_blocked_and_raises_an_error() {
+    let (folder, done) = sync_listing(30, 21);
+    assert!(done.missing_in_omie.is_empty(), "9 of 30 is over max(5, 20%): nobody is deactivated");
+    assert!((1..=30).all(|code| folder.user(code).unwrap().active));
+    let error = done.errors.iter().find(|error| error.kind == "mass_deactivation_blocked").expect("the guard's error");
+    assert!(error.message.starts_with("9 of 30"), "{}", error.message);
+    assert_eq!(mass_deactivation_threshold(3), 5);
+    assert_eq!(mass_deactivation_threshold(100), 20);
+}

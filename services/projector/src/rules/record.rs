@@ -12,6 +12,7 @@ pub enum ErrorKind {
     InvalidEmail,
     DuplicateEmail,
     UnprocessableWebhook,
+    MassDeactivationBlocked,
 }
 
 impl ErrorKind {
@@ -26,6 +27,7 @@ impl ErrorKind {
             ErrorKind::InvalidEmail => "invalid_email",
             ErrorKind::DuplicateEmail => "duplicate_email",
             ErrorKind::UnprocessableWebhook => "unprocessable_webhook",
+            ErrorKind::MassDeactivationBlocked => "mass_deactivation_blocked",
         }
     }
 }
