@@ -3,7 +3,11 @@
 //!
 //! Control API (never part of Omie): `PUT /control/faults` sets [`Faults`]; `PUT
 //! /control/records/{code}` creates or replaces a record; `DELETE /control/records/{code}`
-//! removes one; `GET /control/calls` counts the API calls received per method.
+//! removes one; `GET /control/calls` counts the API calls received per method; `POST
+//! /control/webhooks` `{"url"}` registers an endpoint; `GET /control/webhooks` shows the queues
+//! and the dead letters. Every change queues a webhook to each endpoint (see [`sender`]).
+
+pub mod sender;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,6 +56,9 @@ struct State {
     in_flight: HashMap<String, usize>,
     calls: BTreeMap<String, u64>,
     rng: StdRng,
+    endpoints: Vec<sender::Endpoint>,
+    dead_letters: Arc<Mutex<Vec<sender::DeadLetter>>>,
+    retry_schedule: Vec<Duration>,
 }
 
 #[derive(Clone)]
@@ -89,7 +96,51 @@ impl Simulator {
                 in_flight: HashMap::new(),
                 calls: BTreeMap::new(),
                 rng: StdRng::seed_from_u64(seed),
+                endpoints: Vec::new(),
+                dead_letters: Arc::default(),
+                retry_schedule: [1, 2, 5, 10, 30].map(Duration::from_secs).to_vec(),
             })),
+        }
+    }
+
+    /// Pauses between the sender's attempts (their count bounds the retries).
+    pub fn set_retry_schedule(&self, schedule: Vec<Duration>) {
+        self.lock().retry_schedule = schedule;
+    }
+
+    /// Registers a webhook endpoint: a ping is queued first, then every change.
+    pub fn register_webhook(&self, url: &str) {
+        let mut state = self.lock();
+        let endpoint =
+            sender::Endpoint::register(url.to_owned(), state.retry_schedule.clone(), Arc::clone(&state.dead_letters));
+        state.endpoints.push(endpoint);
+    }
+
+    /// Webhooks still queued and delivered, summed over the endpoints, and the dead letters.
+    pub fn webhooks(&self) -> (usize, u64, Vec<sender::DeadLetter>) {
+        let state = self.lock();
+        let (queued, delivered) = state
+            .endpoints
+            .iter()
+            .map(sender::Endpoint::counts)
+            .fold((0, 0), |(queued, delivered), (q, d)| (queued + q, delivered + d));
+        let dead = state.dead_letters.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        (queued, delivered, dead)
+    }
+
+    /// Queues the webhook Omie would send for a change of `record`.
+    fn notify(state: &State, topic: &str, record: &Value) {
+        let body = json!({
+            "messageId": uuid::Uuid::new_v4().to_string(),
+            "topic": topic,
+            "event": record,
+            "author": {"email": "no-reply@omie.com.br", "name": "Integração", "userId": 89},
+            "appKey": state.company.app_key,
+            "appHash": "omie-sim-0000abcd",
+            "origin": "omie-connect-2.0",
+        });
+        for endpoint in &state.endpoints {
+            endpoint.enqueue(body.clone());
         }
     }
 
@@ -103,13 +154,25 @@ impl Simulator {
         state.faults = faults;
     }
 
+    /// Creates or replaces a record; queues `ClienteFornecedor.Incluido` or `.Alterado`.
     pub fn upsert(&self, code: i64, mut record: Value) {
         record["codigo_cliente_omie"] = json!(code);
-        self.lock().company.records.insert(code, record);
+        let mut state = self.lock();
+        let topic = if state.company.records.contains_key(&code) {
+            "ClienteFornecedor.Alterado"
+        } else {
+            "ClienteFornecedor.Incluido"
+        };
+        Simulator::notify(&state, topic, &record);
+        state.company.records.insert(code, record);
     }
 
+    /// Deletes a record; queues `ClienteFornecedor.Excluido` with its last state.
     pub fn remove(&self, code: i64) -> Option<Value> {
-        self.lock().company.records.remove(&code)
+        let mut state = self.lock();
+        let removed = state.company.records.remove(&code)?;
+        Simulator::notify(&state, "ClienteFornecedor.Excluido", &removed);
+        Some(removed)
     }
 
     /// Calls received so far, per method.
@@ -129,6 +192,8 @@ impl Simulator {
                 .route("/control/records/{code}", web::put().to(put_record))
                 .route("/control/records/{code}", web::delete().to(delete_record))
                 .route("/control/calls", web::get().to(get_calls))
+                .route("/control/webhooks", web::post().to(post_webhook))
+                .route("/control/webhooks", web::get().to(get_webhooks))
         })
         .workers(1)
         .disable_signals()
@@ -330,4 +395,19 @@ async fn delete_record(simulator: web::Data<Simulator>, code: web::Path<i64>) ->
 
 async fn get_calls(simulator: web::Data<Simulator>) -> HttpResponse {
     HttpResponse::Ok().json(simulator.calls())
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    url: String,
+}
+
+async fn post_webhook(simulator: web::Data<Simulator>, registration: web::Json<Registration>) -> HttpResponse {
+    simulator.register_webhook(&registration.url);
+    HttpResponse::NoContent().finish()
+}
+
+async fn get_webhooks(simulator: web::Data<Simulator>) -> HttpResponse {
+    let (queued, delivered, dead_letters) = simulator.webhooks();
+    HttpResponse::Ok().json(json!({"queued": queued, "delivered": delivered, "dead_letters": dead_letters}))
 }
