@@ -230,7 +230,8 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
     };
     assert_eq!(sync().await["status"], "completed");
 
-    for code in (1..=5_000).filter(|code| code % 10 < 3) {
+    let removed: Vec<i64> = (1..=5_000).filter(|code| code % 10 < 3).collect();
+    for &code in &removed {
         simulator.remove(code);
     }
     let second = sync().await;
@@ -252,5 +253,36 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
         .await
         .expect("errors");
     assert_eq!(blocked.len(), 1, "the guard raised its error");
+
+    // An admin confirms: the users whose records are gone are deactivated, audited.
+    let sync_id = second["id"].as_str().expect("id");
+    let path = format!("/api/v1/integrations/omie/syncs/{sync_id}/confirm-deactivation");
+    assert_eq!(stack.command(Method::POST, &path, &admin, json!({})).await.status(), 202);
+    let unknown = format!("/api/v1/integrations/omie/syncs/{}/confirm-deactivation", Uuid::new_v4());
+    assert_eq!(stack.command(Method::POST, &unknown, &admin, json!({})).await.status(), 404);
+    let missing_users =
+        i64::try_from(removed.iter().filter(|code| *code % 10 != 0 && *code % 25 != 3 && *code % 40 != 7).count())
+            .expect("count");
+    eventually("the confirmed deactivation", Duration::from_secs(30), || async {
+        let mut conn = stack.db.connect().await;
+        let active: i64 = users::table
+            .filter(users::tenant_id.eq(tenant))
+            .filter(users::active.eq(true))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .ok()?;
+        (active == expected["users"] - missing_users).then_some(())
+    })
+    .await;
+    let confirmed: Vec<Value> = history::table
+        .filter(history::tenant_id.eq(tenant))
+        .filter(history::action.eq("mass_deactivation_confirmed"))
+        .select(history::actor)
+        .load(&mut conn)
+        .await
+        .expect("history");
+    assert_eq!(confirmed.len(), 1);
+    assert_eq!(confirmed[0]["kind"], "espresso_user");
     stack.stop().await;
 }

@@ -62,6 +62,8 @@ pub enum Event {
     SyncCompleted(SyncCompleted),
     #[serde(rename = "sync.failed")]
     SyncFailed(SyncFailed),
+    #[serde(rename = "sync.deactivation_confirmed")]
+    DeactivationConfirmed(DeactivationConfirmed),
 }
 
 impl Event {
@@ -80,11 +82,12 @@ impl Event {
             Event::SyncPageFetched(_) => "sync.page_fetched",
             Event::SyncCompleted(_) => "sync.completed",
             Event::SyncFailed(_) => "sync.failed",
+            Event::DeactivationConfirmed(_) => "sync.deactivation_confirmed",
         }
     }
 
     /// Every type name of the catalog, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 12] = [
+    pub const TYPE_NAMES: [&'static str; 13] = [
         "omie.client.upserted",
         "omie.client.deleted",
         "omie.webhook.unprocessable",
@@ -97,6 +100,7 @@ impl Event {
         "sync.page_fetched",
         "sync.completed",
         "sync.failed",
+        "sync.deactivation_confirmed",
     ];
 }
 
@@ -301,6 +305,13 @@ pub struct SyncCompleted {
 pub struct SyncFailed {
     pub sync_id: Uuid,
     pub reason: String,
+}
+
+/// `sync.deactivation_confirmed`: an admin confirmed the deactivation a completed sync's guard
+/// blocked (more than max(5, 20%) of the active users missing from the listing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeactivationConfirmed {
+    pub sync_id: Uuid,
 }
 
 /// A log record that is not a v1 envelope of this catalog.

@@ -51,6 +51,11 @@ pub fn derived_id(event_id: Uuid, what: &str) -> Uuid {
     derive(&[b"derived", event_id.as_bytes(), what.as_bytes()])
 }
 
+/// The `sync.completed` event of a sync run (ingress records it, the projector finds it again).
+pub fn sync_completed_event_id(sync_id: Uuid) -> Uuid {
+    derived_id(sync_id, "completed")
+}
+
 /// A timeline entry: one per log position, so a duplicate delivery shows as its own entry.
 pub fn timeline_id(event_id: Uuid, partition: i32, offset: i64) -> Uuid {
     derive(&[b"timeline", event_id.as_bytes(), &partition.to_be_bytes(), &offset.to_be_bytes()])

@@ -11,7 +11,8 @@ pub mod omie;
 pub mod schema;
 
 pub use envelope::{
-    Actor, ActorKind, ClientDeleted, ClientUpserted, ConnectionOutcome, ConnectionTested, CredentialsSet, DecodeError,
-    Envelope, Event, RecordSource, SyncCompleted, SyncFailed, SyncPageFetched, SyncRequested, TagSet, Template,
-    TemplateSet, UnprocessableReason, WebhookMeta, WebhookTokenRotated, WebhookUnprocessable,
+    Actor, ActorKind, ClientDeleted, ClientUpserted, ConnectionOutcome, ConnectionTested, CredentialsSet,
+    DeactivationConfirmed, DecodeError, Envelope, Event, RecordSource, SyncCompleted, SyncFailed, SyncPageFetched,
+    SyncRequested, TagSet, Template, TemplateSet, UnprocessableReason, WebhookMeta, WebhookTokenRotated,
+    WebhookUnprocessable,
 };

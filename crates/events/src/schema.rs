@@ -4,8 +4,8 @@
 use schemars::{JsonSchema, Schema, schema_for};
 
 use crate::envelope::{
-    ClientDeleted, ClientUpserted, ConnectionTested, CredentialsSet, Envelope, SyncCompleted, SyncFailed,
-    SyncPageFetched, SyncRequested, TagSet, TemplateSet, WebhookTokenRotated, WebhookUnprocessable,
+    ClientDeleted, ClientUpserted, ConnectionTested, CredentialsSet, DeactivationConfirmed, Envelope, SyncCompleted,
+    SyncFailed, SyncPageFetched, SyncRequested, TagSet, TemplateSet, WebhookTokenRotated, WebhookUnprocessable,
 };
 use crate::omie::{OmieClient, WebhookBody};
 
@@ -28,6 +28,7 @@ pub fn all() -> Vec<(String, Schema)> {
         entry::<SyncPageFetched>("events/sync.page_fetched"),
         entry::<SyncCompleted>("events/sync.completed"),
         entry::<SyncFailed>("events/sync.failed"),
+        entry::<DeactivationConfirmed>("events/sync.deactivation_confirmed"),
         entry::<WebhookBody>("omie/webhook-body"),
         entry::<OmieClient>("omie/cliente-fornecedor"),
     ]

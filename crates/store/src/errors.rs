@@ -109,3 +109,10 @@ pub async fn count_by_kind(
         .load(conn)
         .await?)
 }
+
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<ImportError>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(import_errors::table.filter(import_errors::id.eq_any(ids)).select(ImportError::as_select()).load(conn).await?)
+}

@@ -9,8 +9,8 @@ use chrono::Utc;
 use omie_client::OmieError;
 use omie_sync_events::envelope::SCHEMA_VERSION;
 use omie_sync_events::{
-    Actor, ActorKind, ConnectionOutcome, ConnectionTested, CredentialsSet, Envelope, Event, SyncRequested, TagSet,
-    Template, TemplateSet, WebhookTokenRotated, ids,
+    Actor, ActorKind, ConnectionOutcome, ConnectionTested, CredentialsSet, DeactivationConfirmed, Envelope, Event,
+    SyncRequested, TagSet, Template, TemplateSet, WebhookTokenRotated, ids,
 };
 use omie_sync_platform::auth::Caller;
 use omie_sync_store::{integrations, sync_runs};
@@ -33,7 +33,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/v1/integrations/omie/template", web::put().to(set_template))
         .route("/api/v1/integrations/omie/webhook-token", web::post().to(rotate_webhook_token))
         .route("/api/v1/integrations/omie/test-connection", web::post().to(test_connection))
-        .route("/api/v1/integrations/omie/sync", web::post().to(start_sync));
+        .route("/api/v1/integrations/omie/sync", web::post().to(start_sync))
+        .route("/api/v1/integrations/omie/syncs/{sync_id}/confirm-deactivation", web::post().to(confirm_deactivation));
 }
 
 #[derive(Deserialize)]
@@ -183,6 +184,25 @@ async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Result<HttpRe
     }
     state.syncs.spawn(tenant, envelope.integration_id, sync_id, credentials);
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "sync_id": sync_id, "event_id": envelope.id})))
+}
+
+/// Confirms the deactivation a completed sync's guard blocked (audited as the caller's action).
+async fn confirm_deactivation(
+    caller: Caller,
+    state: web::Data<AppState>,
+    sync_id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let sync_id = sync_id.into_inner();
+    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    let run = sync_runs::find(&mut conn, caller.tenant_id(), sync_id).await?.ok_or(ApiError::UnknownSync)?;
+    drop(conn);
+    if run.status != sync_runs::COMPLETED {
+        return Err(ApiError::validation("sync_id", "only a completed sync's deactivation can be confirmed"));
+    }
+    let mut envelope = command_envelope(&caller, Event::DeactivationConfirmed(DeactivationConfirmed { sync_id }));
+    envelope.correlation_id = Some(sync_id);
+    append(&state, &envelope).await?;
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": envelope.id})))
 }
 
 /// The tenant's Omie keys from the integrations read model, the secret opened.

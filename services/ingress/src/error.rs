@@ -67,6 +67,8 @@ pub enum ApiError {
     AppKeyInUse,
     #[error("set the Omie App Key and App Secret first (or again, if SECRETS_KEY changed)")]
     CredentialsMissing,
+    #[error("this company has no such sync")]
+    UnknownSync,
     #[error("a full sync is already running for this company; follow it or wait until it ends")]
     SyncRunning(uuid::Uuid),
     #[error("the database is unavailable; retry later")]
@@ -95,6 +97,7 @@ impl ApiError {
                 .with("errors", serde_json::to_value(errors).unwrap_or_default()),
             ApiError::AppKeyInUse => Problem::new(APP_KEY_IN_USE, detail),
             ApiError::CredentialsMissing => Problem::new(CREDENTIALS_MISSING, detail),
+            ApiError::UnknownSync => Problem::new(types::NOT_FOUND, detail),
             ApiError::SyncRunning(sync_id) => Problem::new(SYNC_RUNNING, detail).with("sync_id", sync_id.to_string()),
             ApiError::Database(error) => {
                 tracing::warn!(%error, "database unavailable");

@@ -145,7 +145,7 @@ impl Run<'_> {
             if page >= total_pages || rows == 0 {
                 let completed = SyncCompleted { sync_id: self.sync_id, pages: page, rows: rows_total };
                 let done =
-                    self.envelope(ids::derived_id(self.sync_id, "completed"), Event::SyncCompleted(completed), None);
+                    self.envelope(ids::sync_completed_event_id(self.sync_id), Event::SyncCompleted(completed), None);
                 self.append_all(std::slice::from_ref(&done)).await;
                 tracing::info!(sync_id = %self.sync_id, tenant_id = %self.tenant_id, pages = page, rows = rows_total, "sync completed");
                 return;

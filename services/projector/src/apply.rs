@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use omie_sync_events::omie::{OmieClient, omie_code_of};
-use omie_sync_events::{Envelope, Event};
+use omie_sync_events::{Envelope, Event, ids};
 use omie_sync_store::dead_letters::DeadLetter;
 use omie_sync_store::errors::{ErrorEvent, ImportError};
 use omie_sync_store::events::EventRow;
@@ -23,6 +23,7 @@ use omie_sync_store::{
 use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
+use crate::rules::record::ErrorKind;
 use crate::rules::{self, LoggedEvent, State, record};
 
 /// One record as it came off the log.
@@ -129,6 +130,7 @@ async fn load_state<'a>(
     let mut app_keys = Vec::new();
     let mut sync_ids = BTreeSet::new();
     let mut completed = Vec::new();
+    let mut guard_errors = Vec::new();
     for envelope in envelopes {
         tenants.insert(envelope.tenant_id);
         event_ids.push(envelope.id);
@@ -142,6 +144,14 @@ async fn load_state<'a>(
             Event::ClientDeleted(deleted) => codes.extend(omie_code_of(&deleted.record)),
             Event::CredentialsSet(credentials) => app_keys.push(credentials.app_key.clone()),
             Event::SyncCompleted(done) => completed.push((envelope.tenant_id, done.sync_id)),
+            Event::DeactivationConfirmed(confirmed) => {
+                completed.push((envelope.tenant_id, confirmed.sync_id));
+                guard_errors.push(ids::event_error_id(
+                    envelope.tenant_id,
+                    ids::sync_completed_event_id(confirmed.sync_id),
+                    ErrorKind::MassDeactivationBlocked.as_str(),
+                ));
+            }
             _ => {}
         }
     }
@@ -174,6 +184,9 @@ async fn load_state<'a>(
         for run in sync_runs::by_ids(conn, &sync_ids).await? {
             state.sync_runs.insert(run.id, run);
         }
+    }
+    for error in errors::by_ids(conn, &guard_errors).await? {
+        state.errors.insert(error.id, error);
     }
     if !completed.is_empty() {
         // The reconciliation compares every active user with what the listing held.

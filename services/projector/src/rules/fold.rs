@@ -265,6 +265,7 @@ pub fn decide(state: &State, logged: LoggedEvent<'_>) -> Changes {
                 draft.sync_run = Some(run);
             }
         }
+        Event::DeactivationConfirmed(confirmed) => confirm_deactivation(state, &mut draft, confirmed.sync_id),
         Event::WebhookTokenRotated(rotated) => {
             let mut integration = integration_of(state, envelope);
             integration.webhook_token_sealed = Some(rotated.token_sealed.clone());
@@ -273,6 +274,52 @@ pub fn decide(state: &State, logged: LoggedEvent<'_>) -> Changes {
     }
     count_for_sync(state, &mut draft);
     draft.finish()
+}
+
+/// An admin confirmed what the guard blocked: deactivate the users the run's listing missed
+/// (as of now) and resolve the guard's error. Without a blocked run this changes nothing.
+fn confirm_deactivation(state: &State, draft: &mut Draft<'_>, sync_id: Uuid) {
+    let envelope = draft.logged.envelope;
+    let kind = ErrorKind::MassDeactivationBlocked;
+    let error_id = ids::event_error_id(envelope.tenant_id, ids::sync_completed_event_id(sync_id), kind.as_str());
+    let Some(error) = state.errors.get(&error_id).filter(|error| error.status != STATUS_RESOLVED) else {
+        draft.verdict = Verdict::Ignored;
+        return;
+    };
+    let missing = missing_from_listing(state, envelope.tenant_id, sync_id);
+    draft.history("mass_deactivation_confirmed", None, json!({"sync_id": sync_id, "users": missing.len()}));
+    for user in missing {
+        deactivate_missing(draft, user);
+    }
+    draft.errors.push(ImportError {
+        status: STATUS_RESOLVED.into(),
+        resolved_at: Some(envelope.recorded_at),
+        ..error.clone()
+    });
+}
+
+/// Active users of `tenant` whose record the sync did not list, by Omie code.
+fn missing_from_listing(state: &State, tenant: Uuid, sync_id: Uuid) -> Vec<&User> {
+    let empty = HashSet::new();
+    let seen = state.sync_seen.get(&sync_id).unwrap_or(&empty);
+    let mut missing: Vec<&User> = state
+        .users
+        .values()
+        .filter(|user| user.tenant_id == tenant && user.active && !seen.contains(&user.omie_code))
+        .collect();
+    missing.sort_by_key(|user| user.omie_code);
+    missing
+}
+
+fn deactivate_missing(draft: &mut Draft<'_>, user: &User) {
+    let envelope = draft.logged.envelope;
+    let mut deactivated = user.clone();
+    deactivated.active = false;
+    deactivated.deactivation_reason = Some("missing_in_omie".into());
+    deactivated.updated_at = envelope.recorded_at;
+    deactivated.last_event_id = envelope.id;
+    draft.history("user_deactivated", Some(user.omie_code), json!({"reason": "missing_in_omie", "email": user.email}));
+    draft.missing_in_omie.push(deactivated);
 }
 
 /// Most users a completed sync may deactivate as missing from Omie: max(5, 20% of the active).
@@ -285,22 +332,17 @@ pub fn mass_deactivation_threshold(active: usize) -> usize {
 /// error `mass_deactivation_blocked` asks an admin to look.
 fn reconcile(state: &State, draft: &mut Draft<'_>, run: &mut SyncRun) {
     let envelope = draft.logged.envelope;
-    let empty = HashSet::new();
-    let seen = state.sync_seen.get(&run.id).unwrap_or(&empty);
-    let active: Vec<&User> =
-        state.users.values().filter(|user| user.tenant_id == envelope.tenant_id && user.active).collect();
-    let mut missing: Vec<&User> = active.iter().copied().filter(|user| !seen.contains(&user.omie_code)).collect();
-    missing.sort_by_key(|user| user.omie_code);
+    let active = state.users.values().filter(|user| user.tenant_id == envelope.tenant_id && user.active).count();
+    let missing = missing_from_listing(state, envelope.tenant_id, run.id);
     if missing.is_empty() {
         return;
     }
-    let threshold = mass_deactivation_threshold(active.len());
+    let threshold = mass_deactivation_threshold(active);
     if missing.len() > threshold {
         let kind = ErrorKind::MassDeactivationBlocked;
         let message = format!(
-            "{} of {} active users are missing from the full listing (more than {threshold}); nothing was deactivated",
+            "{} of {active} active users are missing from the full listing (more than {threshold}); nothing was deactivated",
             missing.len(),
-            active.len()
         );
         let id = ids::event_error_id(envelope.tenant_id, envelope.id, kind.as_str());
         let error = open_error(state, draft, id, None, kind, &message);

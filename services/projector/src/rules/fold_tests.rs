@@ -304,8 +304,10 @@ fn sync_listing(active: i64, listed: i64) -> (Folder, Changes) {
         let event = Event::ClientUpserted(ClientUpserted { source: RecordSource::Sync, record: row, webhook: None });
         folder.apply(&in_sync(2_000 + code as u128, event));
     }
+    let completed = SyncCompleted { sync_id, pages: 1, rows: listed as u32 };
     let done =
-        folder.apply(&in_sync(9_000, Event::SyncCompleted(SyncCompleted { sync_id, pages: 1, rows: listed as u32 })));
+        Envelope { id: ids::sync_completed_event_id(sync_id), ..in_sync(9_000, Event::SyncCompleted(completed)) };
+    let done = folder.apply(&done);
     (folder, done)
 }
 
@@ -331,4 +333,19 @@ fn a_mass_deactivation_is_blocked_and_raises_an_error() {
     assert!(error.message.starts_with("9 of 30"), "{}", error.message);
     assert_eq!(mass_deactivation_threshold(3), 5);
     assert_eq!(mass_deactivation_threshold(100), 20);
+}
+
+#[test]
+fn a_confirmed_mass_deactivation_deactivates_the_missing_and_resolves_the_guard() {
+    use omie_sync_events::DeactivationConfirmed;
+    let (mut folder, _) = sync_listing(30, 21);
+    let sync_id = Uuid::from_u128(7_777);
+    let confirm = envelope(9_500, Event::DeactivationConfirmed(DeactivationConfirmed { sync_id }));
+    let confirmed = folder.apply(&confirm);
+    assert_eq!(confirmed.missing_in_omie.len(), 9);
+    assert_eq!(actions(&confirmed)[0], "mass_deactivation_confirmed");
+    assert!((22..=30).all(|code| folder.user(code).unwrap().deactivation_reason.as_deref() == Some("missing_in_omie")));
+    assert!(confirmed.errors.iter().all(|error| error.status == STATUS_RESOLVED));
+    let again = folder.apply(&envelope(9_501, Event::DeactivationConfirmed(DeactivationConfirmed { sync_id })));
+    assert!(again.missing_in_omie.is_empty() && again.history.is_empty(), "a second confirmation changes nothing");
 }
