@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use omie_sync_platform::auth::{Claims, DEV_JWT_SECRET, JwtKeys, Role};
+use omie_sync_platform::config::SharedConfig;
 use omie_sync_platform::secrets::DEV_SECRETS_KEY;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -30,15 +31,21 @@ pub async fn create_topic(brokers: &str, name: &str, partitions: i32) {
     }
 }
 
+fn shared_config(database_url: &str, brokers: &str, topic: &str) -> SharedConfig {
+    SharedConfig {
+        database_url: database_url.into(),
+        kafka_brokers: brokers.into(),
+        events_topic: topic.into(),
+        jwt_secret: SecretString::from(DEV_JWT_SECRET),
+    }
+}
+
 pub fn ingress_config(database_url: &str, brokers: &str, topic: &str) -> ingress::IngressConfig {
     ingress::IngressConfig {
         host: "127.0.0.1".into(),
         port: 0,
-        database_url: database_url.into(),
+        shared: shared_config(database_url, brokers, topic),
         pool_size: 4,
-        kafka_brokers: brokers.into(),
-        events_topic: topic.into(),
-        jwt_secret: SecretString::from(DEV_JWT_SECRET),
         secrets_key: SecretString::from(DEV_SECRETS_KEY),
         body_limit: 256 * 1024,
         produce_timeout_ms: 5_000,
@@ -53,13 +60,10 @@ pub fn ingress_config(database_url: &str, brokers: &str, topic: &str) -> ingress
 
 pub fn projector_config(database_url: &str, brokers: &str, topic: &str, group: &str) -> projector::ProjectorConfig {
     projector::ProjectorConfig {
-        database_url: database_url.into(),
-        kafka_brokers: brokers.into(),
-        events_topic: topic.into(),
+        shared: shared_config(database_url, brokers, topic),
         group_id: group.into(),
         host: "127.0.0.1".into(),
         port: 0,
-        jwt_secret: SecretString::from(DEV_JWT_SECRET),
         batch_max: 500,
         batch_wait_ms: 10,
         pool_size: 4,

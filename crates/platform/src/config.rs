@@ -1,9 +1,10 @@
 //! Start-up checks of the configuration both services share. Each error names the variable and
 //! what to do, and never repeats a secret's value.
 
+use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::MIN_SECRET_BYTES;
+use crate::auth::{DEV_JWT_SECRET, MIN_SECRET_BYTES};
 use crate::secrets::Sealer;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -16,6 +17,45 @@ pub enum ConfigError {
     BadDatabaseUrl,
     #[error("KAFKA_BROKERS must list at least one host:port")]
     NoBrokers,
+}
+
+/// The settings both services read, under the same variable names.
+#[derive(Args, Clone)]
+pub struct SharedConfig {
+    /// PostgreSQL: the projections and offsets (ingress reads only `integrations` and `sync_runs`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/omie_sync_dev"
+    )]
+    pub database_url: String,
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", value_name = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// The event log topic.
+    #[arg(long, env = "EVENTS_TOPIC", value_name = "EVENTS_TOPIC", default_value = "omie-sync.events.v1")]
+    pub events_topic: String,
+    /// HS256 secret of the admin/financeiro JWTs (at least 32 bytes).
+    #[arg(
+        long,
+        env = "AUTH_JWT_SECRET",
+        value_name = "AUTH_JWT_SECRET",
+        hide_env_values = true,
+        hide_default_value = true,
+        default_value = DEV_JWT_SECRET,
+        value_parser = secret
+    )]
+    pub jwt_secret: SecretString,
+}
+
+impl SharedConfig {
+    /// The checks clap cannot make.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_jwt_secret(&self.jwt_secret)?;
+        check_database_url(&self.database_url)?;
+        check_brokers(&self.kafka_brokers)
+    }
 }
 
 /// Clap value parser for secrets: never fails, so clap never echoes the value in an error.

@@ -1,8 +1,7 @@
 //! Typed configuration from the environment, validated at start (see the README's table).
 
 use clap::Parser;
-use omie_sync_platform::auth::DEV_JWT_SECRET;
-use omie_sync_platform::config::{self as checks, ConfigError, secret};
+use omie_sync_platform::config::{self as checks, ConfigError, SharedConfig, secret};
 use omie_sync_platform::secrets::{DEV_SECRETS_KEY, Sealer};
 use secrecy::SecretString;
 
@@ -10,29 +9,15 @@ use secrecy::SecretString;
 #[derive(Parser, Clone)]
 #[command(version)]
 pub struct IngressConfig {
+    #[command(flatten)]
+    pub shared: SharedConfig,
     #[arg(long, env = "INGRESS_HOST", value_name = "INGRESS_HOST", default_value = "127.0.0.1")]
     pub host: String,
     /// HTTP port; 0 picks a free one.
     #[arg(long, env = "INGRESS_PORT", value_name = "INGRESS_PORT", default_value_t = 8080)]
     pub port: u16,
-    /// PostgreSQL holding the projector's `integrations` read model (read-only here).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        value_name = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/omie_sync_dev"
-    )]
-    pub database_url: String,
     #[arg(long, env = "DATABASE_POOL_SIZE", value_name = "DATABASE_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub pool_size: u32,
-    #[arg(long, env = "KAFKA_BROKERS", value_name = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
-    #[arg(long, env = "EVENTS_TOPIC", value_name = "EVENTS_TOPIC", default_value = "omie-sync.events.v1")]
-    pub events_topic: String,
-    /// HS256 secret of the admin/financeiro JWTs (at least 32 bytes).
-    #[arg(long, env = "AUTH_JWT_SECRET", value_name = "AUTH_JWT_SECRET", hide_env_values = true, hide_default_value = true,
-          default_value = DEV_JWT_SECRET, value_parser = secret)]
-    pub jwt_secret: SecretString,
     /// AES-256-GCM key (base64 of 32 bytes) sealing app secrets and webhook tokens.
     #[arg(long, env = "SECRETS_KEY", value_name = "SECRETS_KEY", hide_env_values = true, hide_default_value = true,
           default_value = DEV_SECRETS_KEY, value_parser = secret)]
@@ -67,9 +52,7 @@ pub struct IngressConfig {
 impl IngressConfig {
     /// The checks clap cannot make; returns the sealer built from `SECRETS_KEY`.
     pub fn validate(&self) -> Result<Sealer, ConfigError> {
-        checks::check_jwt_secret(&self.jwt_secret)?;
-        checks::check_database_url(&self.database_url)?;
-        checks::check_brokers(&self.kafka_brokers)?;
+        self.shared.validate()?;
         checks::sealer(&self.secrets_key)
     }
 }

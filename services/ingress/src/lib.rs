@@ -53,12 +53,12 @@ pub struct Application {
 impl Application {
     pub async fn build(config: IngressConfig, handle_signals: bool) -> anyhow::Result<Application> {
         let sealer = config.validate()?;
-        let pool = omie_sync_store::pool(&config.database_url, config.pool_size as usize)?;
+        let pool = omie_sync_store::pool(&config.shared.database_url, config.pool_size as usize)?;
         let delivery_timeout = Duration::from_millis(config.produce_timeout_ms);
-        let producer: FutureProducer = kafka::producer_config(&config.kafka_brokers, config.produce_timeout_ms)
+        let producer: FutureProducer = kafka::producer_config(&config.shared.kafka_brokers, config.produce_timeout_ms)
             .create()
             .context("cannot create the Kafka producer (check KAFKA_BROKERS)")?;
-        let log = EventLog::new(producer, config.events_topic.clone(), delivery_timeout);
+        let log = EventLog::new(producer, config.shared.events_topic.clone(), delivery_timeout);
 
         let registry = Registry::default();
         match registry.refresh(&pool, &sealer).await {
@@ -99,7 +99,7 @@ impl Application {
             body_limit: config.body_limit,
             public_base_url: config.public_base_url.clone(),
         });
-        let keys = web::Data::new(JwtKeys::new(&config.jwt_secret));
+        let keys = web::Data::new(JwtKeys::new(&config.shared.jwt_secret));
         let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("cannot bind {}:{} (INGRESS_HOST/INGRESS_PORT)", config.host, config.port))?;
         let port = listener.local_addr()?.port();

@@ -2,26 +2,12 @@
 //! the README's configuration table; an invalid value stops the service with a message naming it.
 
 use clap::Args;
-use omie_sync_platform::auth::DEV_JWT_SECRET;
-use omie_sync_platform::config::{self as checks, ConfigError, secret};
-use secrecy::SecretString;
+use omie_sync_platform::config::{ConfigError, SharedConfig};
 
 #[derive(Args, Clone)]
 pub struct ProjectorConfig {
-    /// PostgreSQL holding the projections and the offsets.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        value_name = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/omie_sync_dev"
-    )]
-    pub database_url: String,
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BROKERS", value_name = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
-    /// The event log topic.
-    #[arg(long, env = "EVENTS_TOPIC", value_name = "EVENTS_TOPIC", default_value = "omie-sync.events.v1")]
-    pub events_topic: String,
+    #[command(flatten)]
+    pub shared: SharedConfig,
     /// Consumer group; the offsets table is keyed by it.
     #[arg(long, env = "PROJECTOR_GROUP_ID", value_name = "PROJECTOR_GROUP_ID", default_value = "omie-sync-projector")]
     pub group_id: String,
@@ -30,16 +16,6 @@ pub struct ProjectorConfig {
     /// HTTP port of the read API; 0 picks a free one.
     #[arg(long, env = "PROJECTOR_PORT", value_name = "PROJECTOR_PORT", default_value_t = 8081)]
     pub port: u16,
-    /// HS256 secret of the admin/financeiro JWTs (at least 32 bytes).
-    #[arg(
-        long,
-        env = "AUTH_JWT_SECRET", value_name = "AUTH_JWT_SECRET",
-        hide_env_values = true,
-        hide_default_value = true,
-        default_value = DEV_JWT_SECRET,
-        value_parser = secret
-    )]
-    pub jwt_secret: SecretString,
     /// Largest batch applied in one transaction.
     #[arg(long, env = "PROJECTOR_BATCH_MAX", value_name = "PROJECTOR_BATCH_MAX", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_max: u32,
@@ -53,8 +29,6 @@ pub struct ProjectorConfig {
 impl ProjectorConfig {
     /// The checks clap cannot make.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        checks::check_jwt_secret(&self.jwt_secret)?;
-        checks::check_database_url(&self.database_url)?;
-        checks::check_brokers(&self.kafka_brokers)
+        self.shared.validate()
     }
 }

@@ -56,15 +56,15 @@ impl Application {
     /// they are an explicit step (`projector migrate`).
     pub async fn build(config: ProjectorConfig, handle_signals: bool) -> anyhow::Result<Application> {
         config.validate()?;
-        let pool = omie_sync_store::pool(&config.database_url, config.pool_size as usize)?;
-        let scope = OffsetScope { group: config.group_id.clone(), topic: config.events_topic.clone() };
-        let context = ProjectorContext::new(config.database_url.clone(), scope.clone());
-        let consumer: ProjectorConsumer = kafka::consumer_config(&config.kafka_brokers, &config.group_id)
+        let pool = omie_sync_store::pool(&config.shared.database_url, config.pool_size as usize)?;
+        let scope = OffsetScope { group: config.group_id.clone(), topic: config.shared.events_topic.clone() };
+        let context = ProjectorContext::new(config.shared.database_url.clone(), scope.clone());
+        let consumer: ProjectorConsumer = kafka::consumer_config(&config.shared.kafka_brokers, &config.group_id)
             .create_with_context(context)
             .context("cannot create the Kafka consumer (check KAFKA_BROKERS)")?;
         consumer
-            .subscribe(&[config.events_topic.as_str()])
-            .with_context(|| format!("cannot subscribe to {}", config.events_topic))?;
+            .subscribe(&[config.shared.events_topic.as_str()])
+            .with_context(|| format!("cannot subscribe to {}", config.shared.events_topic))?;
         let consumer = Arc::new(consumer);
 
         let (stop_consumer, shutdown) = watch::channel(false);
@@ -72,7 +72,7 @@ impl Application {
             Batching { max_records: config.batch_max as usize, max_wait: Duration::from_millis(config.batch_wait_ms) };
         let consumer_task = tokio::spawn(consumer::run(consumer, pool.clone(), scope, batching, shutdown));
 
-        let keys = web::Data::new(JwtKeys::new(&config.jwt_secret));
+        let keys = web::Data::new(JwtKeys::new(&config.shared.jwt_secret));
         let pool_data = web::Data::new(pool);
         let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("cannot bind {}:{} (PROJECTOR_HOST/PROJECTOR_PORT)", config.host, config.port))?;
