@@ -67,6 +67,17 @@ async fn wait_finished(stack: &Stack, token: &str, sync_id: &str) -> Value {
     .await
 }
 
+async fn active_users(stack: &Stack, tenant: Uuid) -> i64 {
+    let mut conn = stack.db.connect().await;
+    users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::active.eq(true))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count active users")
+}
+
 async fn count(stack: &Stack, tenant: Uuid) -> (i64, BTreeMap<String, i64>) {
     let mut conn = stack.db.connect().await;
     let users: i64 =
@@ -236,15 +247,8 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
     }
     let second = sync().await;
     assert_eq!((second["status"].as_str(), second["users_deactivated"].as_i64()), (Some("completed"), Some(0)));
+    assert_eq!(active_users(&stack, tenant).await, expected["users"], "nobody is deactivated");
     let mut conn = stack.db.connect().await;
-    let active: i64 = users::table
-        .filter(users::tenant_id.eq(tenant))
-        .filter(users::active.eq(true))
-        .count()
-        .get_result(&mut conn)
-        .await
-        .expect("count");
-    assert_eq!(active, expected["users"], "nobody is deactivated");
     let blocked: Vec<String> = import_errors::table
         .filter(import_errors::tenant_id.eq(tenant))
         .filter(import_errors::kind.eq("mass_deactivation_blocked"))
@@ -264,15 +268,7 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
         i64::try_from(removed.iter().filter(|code| *code % 10 != 0 && *code % 25 != 3 && *code % 40 != 7).count())
             .expect("count");
     eventually("the confirmed deactivation", Duration::from_secs(30), || async {
-        let mut conn = stack.db.connect().await;
-        let active: i64 = users::table
-            .filter(users::tenant_id.eq(tenant))
-            .filter(users::active.eq(true))
-            .count()
-            .get_result(&mut conn)
-            .await
-            .ok()?;
-        (active == expected["users"] - missing_users).then_some(())
+        (active_users(&stack, tenant).await == expected["users"] - missing_users).then_some(())
     })
     .await;
     let confirmed: Vec<Value> = history::table

@@ -95,26 +95,16 @@ async fn every_manifest_case_has_its_expected_outcome() {
                 if let Some(name) = expected["name"].as_str() {
                     assert_eq!(error.name.as_deref(), Some(name), "{file}");
                 }
-                let no_user: i64 = users::table
-                    .filter(users::tenant_id.eq(tenant))
-                    .filter(users::omie_code.eq(code))
-                    .count()
-                    .get_result(&mut conn)
-                    .await
-                    .expect("count");
-                assert_eq!(no_user, 0, "{file}: a failing record must not become a user");
+                assert_eq!(
+                    users_of(&mut conn, tenant, code).await,
+                    0,
+                    "{file}: a failing record must not become a user"
+                );
                 assert_eq!(last_verdict(&mut conn, tenant, code).await, Some(format!("failed:{kind}")), "{file}");
             }
             "skipped_untagged" => {
                 let code = code.expect("fixture has a code");
-                let count: i64 = users::table
-                    .filter(users::tenant_id.eq(tenant))
-                    .filter(users::omie_code.eq(code))
-                    .count()
-                    .get_result(&mut conn)
-                    .await
-                    .expect("count");
-                assert_eq!(count, 0, "{file}");
+                assert_eq!(users_of(&mut conn, tenant, code).await, 0, "{file}");
                 assert_eq!(last_verdict(&mut conn, tenant, code).await.as_deref(), Some("skipped-untagged"), "{file}");
             }
             "duplicate_delivery" => {
@@ -169,6 +159,16 @@ async fn every_manifest_case_has_its_expected_outcome() {
         BTreeMap::from([(8612300451, false), (8612300452, false), (8612300455, true), (8612300458, false)])
     );
     stack.stop().await;
+}
+
+async fn users_of(conn: &mut diesel_async::AsyncPgConnection, tenant: Uuid, code: i64) -> i64 {
+    users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::omie_code.eq(code))
+        .count()
+        .get_result(conn)
+        .await
+        .expect("count users")
 }
 
 async fn last_verdict(conn: &mut diesel_async::AsyncPgConnection, tenant: Uuid, code: i64) -> Option<String> {

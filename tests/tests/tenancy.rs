@@ -67,5 +67,7 @@ async fn tenants_only_ever_see_and_change_their_own_rows() {
     assert_eq!(stack.read("/api/v1/users", "garbage").await.status(), 401);
     let health = stack.http.get(format!("{}/health", stack.projector_url)).send().await.expect("health");
     assert_eq!(health.status(), 200, "health needs no token");
+    let ready = stack.http.get(format!("{}/ready", stack.projector_url)).send().await.expect("ready");
+    assert_eq!(ready.status(), 200, "readiness needs no token and sees the database");
     stack.stop().await;
 }

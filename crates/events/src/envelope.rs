@@ -177,16 +177,6 @@ pub enum UnprocessableReason {
     MissingOmieCode,
 }
 
-impl UnprocessableReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UnprocessableReason::UnsupportedTopic => "unsupported_topic",
-            UnprocessableReason::EventNotObject => "event_not_object",
-            UnprocessableReason::MissingOmieCode => "missing_omie_code",
-        }
-    }
-}
-
 /// `omie.webhook.unprocessable`: recorded, never dropped, answered 200 so Omie stops retrying.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WebhookUnprocessable {

@@ -83,13 +83,10 @@ pub mod types {
     pub const FORBIDDEN: ProblemType =
         ProblemType { slug: "forbidden", title: "Not allowed for this role", status: 403 };
     pub const NOT_FOUND: ProblemType = ProblemType { slug: "not-found", title: "No such resource", status: 404 };
-    pub const METHOD_NOT_ALLOWED: ProblemType =
-        ProblemType { slug: "method-not-allowed", title: "Method not allowed", status: 405 };
     pub const INVALID_REQUEST: ProblemType =
         ProblemType { slug: "invalid-request", title: "The request is not valid", status: 400 };
     pub const VALIDATION_FAILED: ProblemType =
         ProblemType { slug: "validation-failed", title: "The command is not valid", status: 422 };
     pub const SERVICE_UNAVAILABLE: ProblemType =
         ProblemType { slug: "service-unavailable", title: "A dependency is unavailable; retry later", status: 503 };
-    pub const INTERNAL: ProblemType = ProblemType { slug: "internal", title: "Unexpected server error", status: 500 };
 }

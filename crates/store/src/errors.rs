@@ -12,7 +12,6 @@ use crate::schema::{error_events, import_errors};
 
 pub const STATUS_OPEN: &str = "open";
 pub const STATUS_RESOLVED: &str = "resolved";
-pub const STATUS_ARCHIVED: &str = "archived";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, Insertable)]
 #[diesel(table_name = import_errors)]

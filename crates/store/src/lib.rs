@@ -20,8 +20,6 @@ use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{self, Pool};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use diesel_async::AsyncConnection;
-
 pub type PgPool = Pool<AsyncPgConnection>;
 pub type PooledConnection = deadpool::Object<AsyncPgConnection>;
 

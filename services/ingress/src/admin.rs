@@ -77,7 +77,7 @@ async fn set_credentials(
     if !problems.is_empty() {
         return Err(ApiError::Validation(problems));
     }
-    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    let mut conn = state.connection().await?;
     if let Some(owner) = integrations::owner_of_app_key(&mut conn, &app_key).await?
         && owner != caller.tenant_id()
     {
@@ -132,7 +132,7 @@ async fn rotate_webhook_token(caller: Caller, state: web::Data<AppState>) -> Res
 /// Answers 200 with the outcome whatever Omie said: the test itself succeeded.
 async fn test_connection(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant_id();
-    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    let mut conn = state.connection().await?;
     let integration = integrations::by_tenant(&mut conn, tenant).await?;
     drop(conn);
     let (app_key, sealed) =
@@ -164,18 +164,14 @@ async fn test_connection(caller: Caller, state: web::Data<AppState>) -> Result<H
 async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant_id();
     let credentials = stored_credentials(&state, tenant).await?;
-    if let Some(sync_id) = state.syncs.running_here(tenant) {
-        return Err(ApiError::SyncRunning(sync_id));
-    }
-    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    // The projection also knows runs of a process that has not settled them yet.
+    let mut conn = state.connection().await?;
     if let Some(run) = sync_runs::running(&mut conn, tenant).await? {
         return Err(ApiError::SyncRunning(run.id));
     }
     drop(conn);
     let sync_id = Uuid::now_v7();
-    if !state.syncs.claim(tenant, sync_id) {
-        return Err(ApiError::SyncRunning(state.syncs.running_here(tenant).unwrap_or(sync_id)));
-    }
+    state.syncs.claim(tenant, sync_id).map_err(ApiError::SyncRunning)?;
     let mut envelope = command_envelope(&caller, Event::SyncRequested(SyncRequested { sync_id }));
     envelope.correlation_id = Some(sync_id);
     if let Err(error) = append(&state, &envelope).await {
@@ -193,7 +189,7 @@ async fn confirm_deactivation(
     sync_id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let sync_id = sync_id.into_inner();
-    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    let mut conn = state.connection().await?;
     let run = sync_runs::find(&mut conn, caller.tenant_id(), sync_id).await?.ok_or(ApiError::UnknownSync)?;
     drop(conn);
     if run.status != sync_runs::COMPLETED {
@@ -207,7 +203,7 @@ async fn confirm_deactivation(
 
 /// The tenant's Omie keys from the integrations read model, the secret opened.
 async fn stored_credentials(state: &AppState, tenant: Uuid) -> Result<omie_client::Credentials, ApiError> {
-    let mut conn = state.pool.get().await.map_err(omie_sync_store::StoreError::from)?;
+    let mut conn = state.connection().await?;
     let integration = integrations::by_tenant(&mut conn, tenant).await?;
     let (app_key, sealed) =
         integration.and_then(|row| row.app_key.zip(row.app_secret_sealed)).ok_or(ApiError::CredentialsMissing)?;

@@ -43,6 +43,12 @@ pub struct AppState {
     pub public_base_url: String,
 }
 
+impl AppState {
+    pub async fn connection(&self) -> Result<omie_sync_store::PooledConnection, error::ApiError> {
+        Ok(self.pool.get().await.map_err(omie_sync_store::StoreError::from)?)
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,

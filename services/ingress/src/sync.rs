@@ -48,14 +48,14 @@ impl SyncWorkers {
         self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&tenant_id).copied()
     }
 
-    /// Claims the tenant's slot; `false` when a run is already going here.
-    pub fn claim(&self, tenant_id: Uuid, sync_id: Uuid) -> bool {
+    /// Claims the tenant's slot for `sync_id`, or names the run already going here.
+    pub fn claim(&self, tenant_id: Uuid, sync_id: Uuid) -> Result<(), Uuid> {
         let mut running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if running.contains_key(&tenant_id) {
-            return false;
+        if let Some(&other) = running.get(&tenant_id) {
+            return Err(other);
         }
         running.insert(tenant_id, sync_id);
-        true
+        Ok(())
     }
 
     pub fn release(&self, tenant_id: Uuid) {

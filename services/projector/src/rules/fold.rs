@@ -379,11 +379,12 @@ fn count_for_sync(state: &State, draft: &mut Draft<'_>) {
     let Some(mut run) = envelope.correlation_id.and_then(|sync_id| running_sync(state, sync_id)) else {
         return;
     };
-    if let Event::ClientUpserted(row) = &envelope.event
-        && let Some(code) = OmieClient::from_value(&row.record).codigo_cliente_omie
-        && draft.verdict != Verdict::DuplicateDelivery
+    // Every listed row counts as seen, stale or skipped alike; its timeline entry names the code
+    // already parsed by the rules.
+    if draft.verdict != Verdict::DuplicateDelivery
+        && let Some(entry) = &draft.timeline
     {
-        draft.seen = Some((run.id, code));
+        draft.seen = Some((run.id, entry.omie_code));
     }
     match draft.verdict {
         Verdict::Created => run.users_created += 1,
