@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: the whole dev stack on this machine, from a clean slate each time.
-# Broker (Tansu) + PostgreSQL database omie_sync_dev + projector + ingress, then the demo:
-# three tenants configured through the admin API, the fixture manifest, a generated stream of
-# realistic webhooks, and a summary. Serves until Ctrl-C (or exits after the summary when
+# Broker (Tansu) + PostgreSQL database omie_sync_dev + omie-sim (a generated 5,000-record company)
+# + projector + ingress, then the demo: three tenants configured through the admin API, the first
+# tested against omie-sim and fully synced with a progress bar, the fixture manifest, a generated
+# stream of realistic webhooks and omie-sim's live changes, and a summary. Serves until Ctrl-C (or exits after the summary when
 # RUN_EXIT_AFTER_SUMMARY=1), then stops every process it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,6 +13,8 @@ DB_NAME=${DEV_DB_NAME:-omie_sync_dev}
 DB_SERVER=${DEV_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}
 TOPIC=omie-sync.events.v1
 EVENTS=${DEMO_EVENTS:-2400}
+COMPANY_RECORDS=${DEMO_COMPANY_RECORDS:-5000}
+LIVE_CHANGES=${DEMO_LIVE_CHANGES:-300}
 pids=()
 
 stop_all() {
@@ -56,7 +59,7 @@ wait_healthy() {
 }
 
 echo "Building..."
-cargo build --quiet --bins -p ingress -p projector -p devstack
+cargo build --quiet --bins -p ingress -p projector -p devstack -p omie-sim
 
 echo "Starting the broker..."
 deploy/local/broker.sh stop "$STATE/broker"
@@ -71,9 +74,17 @@ export DATABASE_URL="$DB_SERVER/$DB_NAME"
 export KAFKA_BROKERS=$BROKERS EVENTS_TOPIC=$TOPIC
 export INGRESS_PORT=${INGRESS_PORT:-$(port_or_free 8080)}
 export PROJECTOR_PORT=${PROJECTOR_PORT:-$(port_or_free 8081)}
+OMIE_SIM_PORT=${OMIE_SIM_PORT:-$(port_or_free 8090)}
+export OMIE_API_URL="http://127.0.0.1:$OMIE_SIM_PORT"
 export PUBLIC_BASE_URL="http://127.0.0.1:$INGRESS_PORT"
 export RUST_LOG=${RUST_LOG:-info}
 target/debug/projector migrate
+
+echo "Starting omie-sim (:$OMIE_SIM_PORT) with a generated company of $COMPANY_RECORDS records..."
+# The manifest's keys: the first demo tenant is both the fixtures' company and omie-sim's.
+target/debug/omie-sim --port "$OMIE_SIM_PORT" --records "$COMPANY_RECORDS" --latency-ms 150 \
+  --app-key 3188245610231 --app-secret omie-sim-secret-aurora >"$STATE/omie-sim.log" 2>&1 &
+pids+=($!)
 
 echo "Starting projector (:$PROJECTOR_PORT) and ingress (:$INGRESS_PORT)..."
 target/debug/projector run >"$STATE/projector.log" 2>&1 &
@@ -82,15 +93,19 @@ target/debug/ingress >"$STATE/ingress.log" 2>&1 &
 pids+=($!)
 wait_healthy projector "http://127.0.0.1:$PROJECTOR_PORT" "$STATE/projector.log"
 wait_healthy ingress "http://127.0.0.1:$INGRESS_PORT" "$STATE/ingress.log"
+wait_healthy omie-sim "$OMIE_API_URL" "$STATE/omie-sim.log"
+head -n 1 "$STATE/omie-sim.log"
 
 target/debug/devstack demo \
   --ingress-url "http://127.0.0.1:$INGRESS_PORT" \
   --projector-url "http://127.0.0.1:$PROJECTOR_PORT" \
+  --omie-sim-url "$OMIE_API_URL" \
   --fixtures tests/fixtures/omie/webhooks \
-  --events "$EVENTS"
+  --events "$EVENTS" \
+  --live-changes "$LIVE_CHANGES"
 
 echo
-echo "Logs: $STATE/ingress.log, $STATE/projector.log, $STATE/broker/broker.log"
+echo "Logs: $STATE/ingress.log, $STATE/projector.log, $STATE/omie-sim.log, $STATE/broker/broker.log"
 if [ "${RUN_EXIT_AFTER_SUMMARY:-0}" = 1 ]; then
   exit 0
 fi

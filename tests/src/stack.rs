@@ -37,6 +37,7 @@ fn shared_config(database_url: &str, brokers: &str, topic: &str) -> SharedConfig
         kafka_brokers: brokers.into(),
         events_topic: topic.into(),
         jwt_secret: SecretString::from(DEV_JWT_SECRET),
+        public_base_url: "http://127.0.0.1".into(),
     }
 }
 
@@ -52,7 +53,6 @@ pub fn ingress_config(database_url: &str, brokers: &str, topic: &str) -> ingress
         rate_per_second: 1_000,
         rate_burst: 1_000,
         registry_refresh_ms: REGISTRY_REFRESH_MS,
-        public_base_url: "http://127.0.0.1".into(),
         omie_api_url: "http://127.0.0.1:9".into(),
         omie_timeout_ms: 2_000,
     }

@@ -1,14 +1,15 @@
-//! A 5,000-record full sync end to end: counts match the company exactly (tagged valid → users,
-//! tagged invalid → errors by kind, untagged → nothing), progress in order, one sync at a time,
+//! A 5,000-record full sync of a generated company end to end: counts match the company exactly
+//! (tagged valid → users, tagged invalid → errors by kind, untagged or inactive → nothing), progress in order, one sync at a time,
 //! and an ingress killed mid-sync leaves a failed run, never a "running" one, and no duplicates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use omie_sim::{Company, Faults, Simulator};
+use omie_sim::generator::{self, CompanySpec, EmailTruth, Truth};
+use omie_sim::{Faults, Simulator};
 use omie_sync_e2e::eventually;
 use omie_sync_e2e::stack::Stack;
 use omie_sync_platform::auth::Role;
@@ -21,37 +22,45 @@ const APP_KEY: &str = "3188245610231";
 const APP_SECRET: &str = "omie-sim-secret-aurora";
 const SYNC: &str = "/api/v1/integrations/omie/sync";
 
-/// 5,000 records: every 10th untagged, one in 25 tagged without e-mail, one in 40 tagged with a
-/// malformed one (codes that are multiples of several count for the first rule that matches).
-fn company() -> (Company, BTreeMap<&'static str, i64>) {
-    let mut expected = BTreeMap::from([("users", 0), ("missing_email", 0), ("invalid_email", 0), ("untagged", 0)]);
-    let mut records = BTreeMap::new();
-    for code in 1..=5_000i64 {
-        let (tag, email, bucket) = if code % 10 == 0 {
-            ("Cliente", format!("c{code}@empresa.com.br"), "untagged")
-        } else if code % 25 == 3 {
-            ("Espresso", String::new(), "missing_email")
-        } else if code % 40 == 7 {
-            ("espresso", format!("c{code}@@quebrado"), "invalid_email")
-        } else {
-            ("ESPRESSO", format!("c{code}@empresa.com.br"), "users")
-        };
-        *expected.get_mut(bucket).expect("bucket") += 1;
-        records.insert(code, json!({
-            "codigo_cliente_omie": code, "razao_social": format!("Empresa {code} Ltda"), "email": email,
-            "inativo": "N", "tags": [{"tag": tag}], "cnpj_cpf": "", "info": {"dAlt": "01/12/2026", "hAlt": "10:00:00"},
-        }));
-    }
-    (Company { app_key: APP_KEY.into(), app_secret: APP_SECRET.into(), records }, expected)
+/// What the projector must make of each record of a generated company, from how the generator
+/// made it (not by parsing it back): listed in code order, a tagged active record with a usable
+/// address becomes a user unless an earlier user holds that address; missing and malformed
+/// addresses are errors; untagged or inactive records make nothing.
+fn outcomes(truths: &BTreeMap<i64, Truth>) -> BTreeMap<i64, &'static str> {
+    let mut owners = HashSet::new();
+    truths
+        .iter()
+        .map(|(code, truth)| {
+            let outcome = match &truth.email {
+                _ if !truth.tagged || truth.inactive => "nothing",
+                EmailTruth::Missing => "missing_email",
+                EmailTruth::Malformed => "invalid_email",
+                EmailTruth::Usable(address) if !owners.insert(address) => "duplicate_email",
+                EmailTruth::Usable(_) => "users",
+            };
+            (*code, outcome)
+        })
+        .collect()
 }
 
-fn start_omie() -> (Simulator, String, BTreeMap<&'static str, i64>) {
-    let (company, expected) = company();
-    let simulator = Simulator::new(company, 3);
+fn tally(outcomes: &BTreeMap<i64, &'static str>) -> BTreeMap<&'static str, i64> {
+    let mut counts = BTreeMap::new();
+    for outcome in outcomes.values() {
+        *counts.entry(*outcome).or_default() += 1;
+    }
+    counts
+}
+
+/// omie-sim serving a generated 5,000-record company, and what each record must become.
+fn start_omie() -> (Simulator, String, BTreeMap<i64, &'static str>) {
+    let spec = CompanySpec { slug: "aurora", app_key: APP_KEY, tag: "Espresso" };
+    let generated = generator::company(&spec, APP_SECRET, 5_000, 21);
+    let outcomes = outcomes(&generated.truths);
+    let simulator = Simulator::generated(generated, 3);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(simulator.clone().serve(listener).expect("serve omie-sim"));
-    (simulator, url, expected)
+    (simulator, url, outcomes)
 }
 
 async fn progress(stack: &Stack, token: &str, sync_id: &str) -> Option<Value> {
@@ -94,7 +103,14 @@ async fn count(stack: &Stack, tenant: Uuid) -> (i64, BTreeMap<String, i64>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sync_imports_exactly_what_the_company_holds() {
-    let (simulator, omie_url, expected) = start_omie();
+    let (simulator, omie_url, outcomes) = start_omie();
+    let expected = tally(&outcomes);
+    assert!(
+        ["users", "missing_email", "invalid_email", "duplicate_email", "nothing"]
+            .iter()
+            .all(|outcome| expected.get(outcome).is_some_and(|count| *count > 20)),
+        "the generated company exercises every outcome: {expected:?}"
+    );
     simulator.set_faults(Faults { latency_ms: 150, ..Faults::default() });
     let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
     let tenant = Uuid::new_v4();
@@ -115,13 +131,16 @@ async fn a_full_sync_imports_exactly_what_the_company_holds() {
         (Some(10), Some(10), Some(5_000))
     );
     assert_eq!(run["users_created"], expected["users"]);
-    assert_eq!(run["records_failed"], expected["missing_email"] + expected["invalid_email"]);
+    assert_eq!(
+        run["records_failed"],
+        expected["missing_email"] + expected["invalid_email"] + expected["duplicate_email"]
+    );
 
     let (users, errors) = count(&stack, tenant).await;
     assert_eq!(users, expected["users"], "tagged valid records become users, untagged ones nothing");
-    assert_eq!(errors.get("missing_email").copied(), Some(expected["missing_email"]));
-    assert_eq!(errors.get("invalid_email").copied(), Some(expected["invalid_email"]));
-    assert_eq!(errors.len(), 2);
+    let mut expected_errors = expected.clone();
+    expected_errors.retain(|outcome, _| outcome.ends_with("_email"));
+    assert_eq!(errors, expected_errors.into_iter().map(|(kind, count)| (kind.to_owned(), count)).collect());
 
     let mut conn = stack.db.connect().await;
     let pages: Vec<Value> = events::table
@@ -153,7 +172,8 @@ fn ingress_binary() -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ingress_killed_mid_sync_leaves_a_failed_run_and_no_duplicates() {
-    let (simulator, omie_url, expected) = start_omie();
+    let (simulator, omie_url, outcomes) = start_omie();
+    let expected = tally(&outcomes);
     let stack = Stack::start_with(|config| config.omie_api_url = omie_url.clone()).await;
     let tenant = Uuid::new_v4();
     let admin = stack.token(tenant, Role::Admin);
@@ -222,13 +242,15 @@ async fn an_ingress_killed_mid_sync_leaves_a_failed_run_and_no_duplicates() {
     assert_eq!(users, expected["users"], "no duplicate users");
     assert_eq!(errors.get("missing_email").copied(), Some(expected["missing_email"]), "no duplicate errors");
     assert_eq!(errors.get("invalid_email").copied(), Some(expected["invalid_email"]));
+    assert_eq!(errors.get("duplicate_email").copied(), Some(expected["duplicate_email"]));
     handle.stop(true).await;
     stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_error() {
-    let (simulator, omie_url, expected) = start_omie();
+    let (simulator, omie_url, outcomes) = start_omie();
+    let expected = tally(&outcomes);
     let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
     let tenant = Uuid::new_v4();
     let admin = stack.token(tenant, Role::Admin);
@@ -241,7 +263,8 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
     };
     assert_eq!(sync().await["status"], "completed");
 
-    let removed: Vec<i64> = (1..=5_000).filter(|code| code % 10 < 3).collect();
+    let removed: Vec<i64> =
+        outcomes.keys().copied().enumerate().filter(|(index, _)| index % 10 < 3).map(|(_, code)| code).collect();
     for &code in &removed {
         simulator.remove(code);
     }
@@ -264,9 +287,7 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
     assert_eq!(stack.command(Method::POST, &path, &admin, json!({})).await.status(), 202);
     let unknown = format!("/api/v1/integrations/omie/syncs/{}/confirm-deactivation", Uuid::new_v4());
     assert_eq!(stack.command(Method::POST, &unknown, &admin, json!({})).await.status(), 404);
-    let missing_users =
-        i64::try_from(removed.iter().filter(|code| *code % 10 != 0 && *code % 25 != 3 && *code % 40 != 7).count())
-            .expect("count");
+    let missing_users = i64::try_from(removed.iter().filter(|code| outcomes[*code] == "users").count()).expect("count");
     eventually("the confirmed deactivation", Duration::from_secs(30), || async {
         (active_users(&stack, tenant).await == expected["users"] - missing_users).then_some(())
     })

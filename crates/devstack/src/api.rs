@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::{Instant, sleep};
 
+const WEBHOOK_PATH: &str = "/api/v1/webhooks/omie/users";
 /// How long an admin command may keep failing on connection errors or 503 before the tenant
 /// counts as not configurable.
 const COMMAND_PATIENCE: Duration = Duration::from_secs(30);
@@ -122,7 +123,7 @@ impl Api {
 
     /// Posts one webhook as Omie would, resending the same bytes on 429/503.
     pub async fn deliver(&self, body: &[u8]) -> Result<Delivery> {
-        let url = format!("{}/api/v1/webhooks/omie/users", self.ingress);
+        let url = self.webhook_url();
         let mut throttled = Vec::new();
         let mut transport_failures = 0;
         loop {
@@ -159,6 +160,54 @@ impl Api {
             };
             return Ok(Delivery { throttled, status, problem });
         }
+    }
+
+    /// A POST command on the ingress that answers at once (test connection, sync): its JSON.
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}{path}", self.ingress);
+        let response =
+            self.client.post(&url).bearer_auth(token).json(body).send().await.with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {}", problem_text(response).await);
+        }
+        response.json().await.with_context(|| format!("POST {url} did not answer JSON"))
+    }
+
+    /// A read on the projector; `None` when it answers 404 (not projected yet).
+    pub async fn read(&self, token: &str, path: &str) -> Result<Option<Value>> {
+        let url = format!("{}{path}", self.projector);
+        let response = self.client.get(&url).bearer_auth(token).send().await.with_context(|| format!("GET {url}"))?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            status if status.is_success() => {
+                Ok(Some(response.json().await.with_context(|| format!("GET {url} did not answer JSON"))?))
+            }
+            status => bail!("GET {path} answered {status}: {}", problem_text(response).await),
+        }
+    }
+
+    /// omie-sim's control API: POST `body` to `path`, its JSON answer (null when empty).
+    pub async fn control(&self, omie_sim: &str, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{omie_sim}{path}");
+        let response = self.client.post(&url).json(body).send().await.with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("POST {url} answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// omie-sim's webhook queues: `{queued, delivered, dead_letters}`.
+    pub async fn omie_sim_webhooks(&self, omie_sim: &str) -> Result<Value> {
+        let url = format!("{omie_sim}/control/webhooks");
+        let response = self.client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        response.json().await.with_context(|| format!("GET {url} did not answer JSON"))
+    }
+
+    pub fn webhook_url(&self) -> String {
+        format!("{}{WEBHOOK_PATH}", self.ingress)
     }
 
     pub async fn stats(&self, token: &str) -> Result<Stats> {

@@ -1,5 +1,7 @@
-//! `devstack demo`: configures three tenants, replays the fixture manifest against the first,
-//! streams generated webhooks to all three, waits for the projector and prints the summary.
+//! `devstack demo`: configures three tenants; connects the first to omie-sim, imports its
+//! company with a full sync and replays the fixture manifest against it; streams generated
+//! webhooks to the other two while omie-sim's sender delivers live changes of the first; waits
+//! for the projector and prints the summary.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use futures::future::join_all;
+use omie_sim::generator::{self, CompanySpec, Webhook};
 use omie_sync_platform::auth::JwtKeys;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -14,8 +17,8 @@ use serde_json::json;
 use tokio::time::{Instant, sleep};
 
 use crate::api::{Api, Delivery};
-use crate::generator::{self, StreamSpec, Webhook};
 use crate::manifest::{self, Case};
+use crate::omie::{self, OmieReport};
 use crate::summary::{self, Deliveries, Projection, Report, TenantReport};
 use crate::tenants::{self, Tenant};
 use crate::token;
@@ -40,7 +43,13 @@ pub struct DemoArgs {
     /// The directory holding `manifest.json`; case files are relative to its parent.
     #[arg(long, default_value = "tests/fixtures/omie/webhooks")]
     pub fixtures: PathBuf,
-    /// Generated webhooks across the three tenants, redeliveries included.
+    /// Base URL of omie-sim, the stand-in for Omie the first tenant syncs from.
+    #[arg(long, default_value = "http://127.0.0.1:8090")]
+    pub omie_sim_url: String,
+    /// Changes omie-sim makes to the first tenant's company after the sync, each a webhook.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub live_changes: u32,
+    /// Generated webhooks across the second and third tenants, redeliveries included.
     #[arg(long, default_value_t = 2400, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub events: u32,
     /// Seeds the generated stream: the same seed sends the same bodies and messageIds.
@@ -65,34 +74,46 @@ pub async fn run(args: &DemoArgs, keys: &JwtKeys) -> Result<bool> {
         configure(&api, tenant, token).await?;
     }
 
+    let omie_sim_url = args.omie_sim_url.trim_end_matches('/');
+    let mut omie = OmieReport::default();
+    println!();
+    println!("Connecting {} to Omie (omie-sim at {omie_sim_url}) and importing its company…", tenants[0].slug);
+    omie::connect_and_sync(&api, &tokens[0], &mut omie).await?;
+
     let mut tallies = vec![Deliveries::default(); tenants.len()];
     println!();
     println!("Replaying {} fixture webhooks against {}…", manifest.cases.len(), tenants[0].slug);
     let matched = replay_manifest(&api, &manifest.cases, &mut tallies[0]).await?;
 
-    let streams = generate(&tenants, args.events as usize, args.seed);
+    let streamed = &tenants[1..];
+    let streams = generate(streamed, args.events as usize, args.seed);
     let generated: usize = streams.iter().map(Vec::len).sum();
     let redeliveries = streams.iter().flatten().filter(|webhook| webhook.redelivery).count();
     println!();
-    println!("Streaming {generated} generated webhooks ({redeliveries} redeliveries), the tenants concurrently…");
+    println!(
+        "Streaming {generated} generated webhooks ({redeliveries} redeliveries) to {} while omie-sim sends {} \
+         live changes of {}'s company…",
+        streamed.iter().map(|tenant| tenant.slug).collect::<Vec<_>>().join(" and "),
+        args.live_changes,
+        tenants[0].slug
+    );
     let started = Instant::now();
-    let tasks: Vec<_> = tenants
+    let tasks: Vec<_> = streamed
         .iter()
         .zip(streams)
-        .zip(std::mem::take(&mut tallies))
-        .enumerate()
-        .map(|(index, ((tenant, stream), tally))| {
-            // The replay already waited for the first tenant's app key.
-            let await_key = index != 0 || manifest.cases.is_empty();
-            tokio::spawn(stream_tenant(api.clone(), tenant.slug, await_key, stream, tally))
-        })
+        .zip(tallies.split_off(1))
+        .map(|((tenant, stream), tally)| tokio::spawn(stream_tenant(api.clone(), tenant.slug, stream, tally)))
         .collect();
-    for task in join_all(tasks).await {
+    let (streamed_tallies, live) =
+        tokio::join!(join_all(tasks), omie::live_changes(&api, omie_sim_url, args.live_changes as usize, &mut omie));
+    for task in streamed_tallies {
         tallies.push(task.context("a delivery task panicked")??);
     }
+    live?;
     let stream_seconds = started.elapsed().as_secs_f64();
 
-    let expected: Vec<usize> = tallies.iter().map(|tally| tally.accepted.len()).collect();
+    let mut expected: Vec<usize> = tallies.iter().map(|tally| tally.accepted.len()).collect();
+    expected[0] += omie.live_changes.saturating_sub(omie.dead_letters);
     println!();
     println!("Waiting for the projector to apply at least {} events…", expected.iter().sum::<usize>());
     let (projections, caught_up) = wait_for_projector(&api, &tenants, &tokens, &expected).await;
@@ -120,6 +141,8 @@ pub async fn run(args: &DemoArgs, keys: &JwtKeys) -> Result<bool> {
         stream_seconds,
         ingress_url,
         projector_url,
+        omie_sim_url,
+        omie: &omie,
         token_tenant: &token_tenant,
         token: &token,
     };
@@ -192,24 +215,23 @@ fn generate(tenants: &[Tenant], events: usize, seed: u64) -> Vec<Vec<Webhook>> {
         .enumerate()
         .map(|(index, tenant)| {
             let count = events / tenants.len() + usize::from(index < events % tenants.len());
-            let spec = StreamSpec { slug: tenant.slug, app_key: &tenant.app_key, tag: &tenant.tag };
-            generator::tenant_stream(&spec, count, &mut StdRng::seed_from_u64(seeds.random()))
+            let spec = CompanySpec { slug: tenant.slug, app_key: &tenant.app_key, tag: &tenant.tag };
+            generator::webhook_stream(&spec, count, seeds.random())
         })
         .collect()
 }
 
 /// Delivers one tenant's stream in order, one webhook at a time, as Omie does per endpoint.
-/// With `await_key`, the first webhook rides out the ingress's registry lag.
+/// The first webhook rides out the ingress's registry lag.
 async fn stream_tenant(
     api: Api,
     slug: &'static str,
-    await_key: bool,
     stream: Vec<Webhook>,
     mut tally: Deliveries,
 ) -> Result<Deliveries> {
     let started = Instant::now();
     for (index, webhook) in stream.iter().enumerate() {
-        let delivery = if index == 0 && await_key {
+        let delivery = if index == 0 {
             deliver_once_key_known(&api, &webhook.body).await
         } else {
             api.deliver(&webhook.body).await

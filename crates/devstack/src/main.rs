@@ -3,9 +3,8 @@
 
 mod api;
 mod demo;
-mod documents;
-mod generator;
 mod manifest;
+mod omie;
 mod summary;
 mod tenants;
 mod token;
@@ -33,8 +32,8 @@ struct Cli {
 enum Command {
     /// Print a bearer token (one line) for the admin API and the reads.
     Token(token::TokenArgs),
-    /// Configure three demo tenants, replay the fixtures, stream generated webhooks and
-    /// summarise what the projector made of them.
+    /// Configure three demo tenants, sync the first from omie-sim, replay the fixtures, stream
+    /// generated webhooks and live changes, and summarise what the projector made of them.
     Demo(demo::DemoArgs),
 }
 

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::api::{Delivery, Stats};
+use crate::omie::OmieReport;
 
 /// One tenant's webhook answers.
 #[derive(Debug, Default, Clone)]
@@ -52,6 +53,8 @@ pub struct Report<'a> {
     pub stream_seconds: f64,
     pub ingress_url: &'a str,
     pub projector_url: &'a str,
+    pub omie_sim_url: &'a str,
+    pub omie: &'a OmieReport,
     pub token_tenant: &'a str,
     pub token: &'a str,
 }
@@ -96,6 +99,8 @@ pub fn render(report: &Report<'_>) -> String {
         line(format!("  {:<8} {kinds}", tenant.slug));
     }
     line(String::new());
+    omie_section(report).into_iter().for_each(&mut line);
+    line(String::new());
     status_table(&report.tenants).into_iter().for_each(&mut line);
     line(String::new());
     line(format!(
@@ -108,10 +113,41 @@ pub fn render(report: &Report<'_>) -> String {
     line("Try it".into());
     line(format!("  ingress    {}", report.ingress_url));
     line(format!("  projector  {}", report.projector_url));
+    line(format!(
+        "  omie-sim   {}  (POST /control/changes {{\"count\": 10}} sends more live changes)",
+        report.omie_sim_url
+    ));
     line(format!("  # admin token of {}, valid 12 h", report.token_tenant));
     line(format!("  export TOKEN='{}'", report.token));
     line(format!("  curl -H \"Authorization: Bearer $TOKEN\" {}/api/v1/users", report.projector_url));
     lines.join("\n") + "\n"
+}
+
+/// The first tenant's connection test, full sync and omie-sim's live changes.
+fn omie_section(report: &Report<'_>) -> Vec<String> {
+    let omie = report.omie;
+    let run = &omie.sync;
+    let number = |key: &str| run[key].as_i64().unwrap_or(0);
+    let first = report.tenants.first().map_or("", |tenant| tenant.slug);
+    vec![
+        format!("Omie ({first}, from omie-sim)"),
+        format!("  test connection  {}", omie.connection),
+        format!(
+            "  full sync        {} in {:.1} s: {} pages, {} rows → {} users created, {} updated, {} deactivated, {} records failed",
+            run["status"].as_str().unwrap_or("not run"),
+            omie.sync_seconds,
+            number("pages_done"),
+            number("rows_seen"),
+            number("users_created"),
+            number("users_updated"),
+            number("users_deactivated"),
+            number("records_failed"),
+        ),
+        format!(
+            "  live changes     {} made by omie-sim, {} webhooks delivered by its sender (ping included), {} dead letters",
+            omie.live_changes, omie.delivered, omie.dead_letters
+        ),
+    ]
 }
 
 /// `invalid_email 12 open, 3 resolved · missing_email 4 open`.
@@ -187,6 +223,15 @@ mod tests {
         };
         let with_stats = Projection { stats: Some(stats), error: None };
         let without = Projection { stats: None, error: Some("connection refused".into()) };
+        let omie = OmieReport {
+            connection: "ok (Omie accepted the App Key and App Secret)".into(),
+            sync: serde_json::json!({"status": "completed", "pages_done": 10, "rows_seen": 5000, "users_created": 4100,
+                "users_updated": 0, "users_deactivated": 0, "records_failed": 400}),
+            sync_seconds: 4.2,
+            live_changes: 300,
+            delivered: 301,
+            dead_letters: 0,
+        };
         let report = Report {
             tenants: vec![
                 TenantReport { slug: "aurora", tag: "Espresso", deliveries: &aurora, projection: &with_stats },
@@ -201,6 +246,8 @@ mod tests {
             stream_seconds: 1.25,
             ingress_url: "http://127.0.0.1:8080",
             projector_url: "http://127.0.0.1:8081",
+            omie_sim_url: "http://127.0.0.1:8090",
+            omie: &omie,
             token_tenant: "aurora",
             token: "eyJ.x.y",
         };
@@ -213,6 +260,11 @@ mod tests {
         assert!(text.contains("tenant   webhooks    200    400    401    429"), "{text}");
         assert!(text.contains("total           5      3      1      1      1"), "{text}");
         assert!(text.contains("Manifest cases matched: 17/18 ✗"), "{text}");
+        assert!(
+            text.contains("full sync        completed in 4.2 s: 10 pages, 5000 rows → 4100 users created"),
+            "{text}"
+        );
+        assert!(text.contains("live changes     300 made by omie-sim, 301 webhooks delivered"), "{text}");
         assert!(text.contains("curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8081/api/v1/users"), "{text}");
     }
 }

@@ -64,6 +64,8 @@ pub enum Event {
     SyncFailed(SyncFailed),
     #[serde(rename = "sync.deactivation_confirmed")]
     DeactivationConfirmed(DeactivationConfirmed),
+    #[serde(rename = "error.archived")]
+    ErrorArchived(ErrorArchived),
 }
 
 impl Event {
@@ -83,11 +85,12 @@ impl Event {
             Event::SyncCompleted(_) => "sync.completed",
             Event::SyncFailed(_) => "sync.failed",
             Event::DeactivationConfirmed(_) => "sync.deactivation_confirmed",
+            Event::ErrorArchived(_) => "error.archived",
         }
     }
 
     /// Every type name of the catalog, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 13] = [
+    pub const TYPE_NAMES: [&'static str; 14] = [
         "omie.client.upserted",
         "omie.client.deleted",
         "omie.webhook.unprocessable",
@@ -101,6 +104,7 @@ impl Event {
         "sync.completed",
         "sync.failed",
         "sync.deactivation_confirmed",
+        "error.archived",
     ];
 }
 
@@ -229,6 +233,9 @@ pub struct TemplateSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WebhookTokenRotated {
     pub token_sealed: String,
+    /// The token masked (`••••1a2b`), so reads can show which one is set without the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_masked: Option<String>,
 }
 
 /// What a connection test against Omie found.
@@ -302,6 +309,15 @@ pub struct SyncFailed {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DeactivationConfirmed {
     pub sync_id: Uuid,
+}
+
+/// `error.archived`: an admin set an import error aside; a later failing event of the same record
+/// and kind reopens it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorArchived {
+    pub error_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A log record that is not a v1 envelope of this catalog.

@@ -4,8 +4,9 @@
 use schemars::{JsonSchema, Schema, schema_for};
 
 use crate::envelope::{
-    ClientDeleted, ClientUpserted, ConnectionTested, CredentialsSet, DeactivationConfirmed, Envelope, SyncCompleted,
-    SyncFailed, SyncPageFetched, SyncRequested, TagSet, TemplateSet, WebhookTokenRotated, WebhookUnprocessable,
+    ClientDeleted, ClientUpserted, ConnectionTested, CredentialsSet, DeactivationConfirmed, Envelope, ErrorArchived,
+    SyncCompleted, SyncFailed, SyncPageFetched, SyncRequested, TagSet, TemplateSet, WebhookTokenRotated,
+    WebhookUnprocessable,
 };
 use crate::omie::{OmieClient, WebhookBody};
 
@@ -29,6 +30,7 @@ pub fn all() -> Vec<(String, Schema)> {
         entry::<SyncCompleted>("events/sync.completed"),
         entry::<SyncFailed>("events/sync.failed"),
         entry::<DeactivationConfirmed>("events/sync.deactivation_confirmed"),
+        entry::<ErrorArchived>("events/error.archived"),
         entry::<WebhookBody>("omie/webhook-body"),
         entry::<OmieClient>("omie/cliente-fornecedor"),
     ]

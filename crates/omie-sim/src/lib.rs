@@ -1,12 +1,16 @@
 //! omie-sim: Omie's `geral/clientes/` API served from an in-memory company, with the fault bodies
 //! and status codes Omie sends (OMIE.md), switchable fault injection, and a control API for tests.
 //!
-//! Control API (never part of Omie): `PUT /control/faults` sets [`Faults`]; `PUT
+//! Control API (never part of Omie): `GET /health`; `PUT /control/faults` sets [`Faults`]; `PUT
 //! /control/records/{code}` creates or replaces a record; `DELETE /control/records/{code}`
-//! removes one; `GET /control/calls` counts the API calls received per method; `POST
-//! /control/webhooks` `{"url"}` registers an endpoint; `GET /control/webhooks` shows the queues
-//! and the dead letters. Every change queues a webhook to each endpoint (see [`sender`]).
+//! removes one; `POST /control/changes` `{"count"}` makes that many changes the way the company's
+//! users would (see [`generator`]); `GET /control/calls` counts the API calls received per
+//! method; `POST /control/webhooks` `{"url"}` registers an endpoint; `GET /control/webhooks` shows
+//! the queues and the dead letters. Every change queues a webhook to each endpoint (see
+//! [`sender`]).
 
+pub mod documents;
+pub mod generator;
 pub mod sender;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +23,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::generator::{Change, CompanySpec, GeneratedCompany, Generator};
 
 /// The company the simulator serves.
 #[derive(Debug, Clone)]
@@ -59,6 +65,7 @@ struct State {
     endpoints: Vec<sender::Endpoint>,
     dead_letters: Arc<Mutex<Vec<sender::DeadLetter>>>,
     retry_schedule: Vec<Duration>,
+    generator: Generator,
 }
 
 #[derive(Clone)]
@@ -84,8 +91,25 @@ fn fault(status: u16, code: &str, message: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status).json(json!({"faultstring": message.into(), "faultcode": code}))
 }
 
+/// Who Omie names as the author of a change made through its API.
+fn api_author() -> Value {
+    json!({"email": "no-reply@omie.com.br", "name": "Integração", "userId": 89})
+}
+
 impl Simulator {
+    /// Serves `company`; generated changes (`POST /control/changes`) tag records `Espresso`.
     pub fn new(company: Company, seed: u64) -> Simulator {
+        let generator =
+            Generator::new(&CompanySpec { slug: "omie-sim", app_key: &company.app_key, tag: "Espresso" }, seed);
+        Simulator::with_generator(company, generator, seed)
+    }
+
+    /// Serves a generated company; its generator makes the live changes.
+    pub fn generated(generated: GeneratedCompany, seed: u64) -> Simulator {
+        Simulator::with_generator(generated.company, generated.generator, seed)
+    }
+
+    fn with_generator(company: Company, generator: Generator, seed: u64) -> Simulator {
         Simulator {
             state: Arc::new(Mutex::new(State {
                 company,
@@ -99,6 +123,7 @@ impl Simulator {
                 endpoints: Vec::new(),
                 dead_letters: Arc::default(),
                 retry_schedule: [1, 2, 5, 10, 30].map(Duration::from_secs).to_vec(),
+                generator,
             })),
         }
     }
@@ -128,17 +153,17 @@ impl Simulator {
         (queued, delivered, dead)
     }
 
-    /// Queues the webhook Omie would send for a change of `record`.
-    fn notify(state: &State, topic: &str, record: &Value) {
-        let body = json!({
-            "messageId": uuid::Uuid::new_v4().to_string(),
-            "topic": topic,
-            "event": record,
-            "author": {"email": "no-reply@omie.com.br", "name": "Integração", "userId": 89},
-            "appKey": state.company.app_key,
-            "appHash": "omie-sim-0000abcd",
-            "origin": "omie-connect-2.0",
-        });
+    /// Queues the webhook Omie would send for a change of `record` by `author`.
+    fn notify(state: &State, topic: &str, record: &Value, author: &Value) {
+        let message_id = uuid::Uuid::new_v4();
+        let body = generator::webhook_body(
+            message_id,
+            topic,
+            record,
+            author,
+            &state.company.app_key,
+            state.generator.app_hash(),
+        );
         for endpoint in &state.endpoints {
             endpoint.enqueue(body.clone());
         }
@@ -158,21 +183,44 @@ impl Simulator {
     pub fn upsert(&self, code: i64, mut record: Value) {
         record["codigo_cliente_omie"] = json!(code);
         let mut state = self.lock();
-        let topic = if state.company.records.contains_key(&code) {
-            "ClienteFornecedor.Alterado"
-        } else {
-            "ClienteFornecedor.Incluido"
-        };
-        Simulator::notify(&state, topic, &record);
-        state.company.records.insert(code, record);
+        let change =
+            if state.company.records.contains_key(&code) { Change::Changed(record) } else { Change::Included(record) };
+        Simulator::record_change(&mut state, change, &api_author());
     }
 
     /// Deletes a record; queues `ClienteFornecedor.Excluido` with its last state.
     pub fn remove(&self, code: i64) -> Option<Value> {
         let mut state = self.lock();
-        let removed = state.company.records.remove(&code)?;
-        Simulator::notify(&state, "ClienteFornecedor.Excluido", &removed);
+        let removed = state.company.records.get(&code)?.clone();
+        Simulator::record_change(&mut state, Change::Deleted(removed.clone()), &api_author());
         Some(removed)
+    }
+
+    /// Makes `count` changes as the company's users would in Omie's UI, each queueing its
+    /// webhook; returns them in order.
+    pub fn generate_changes(&self, count: usize) -> Vec<Change> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        (0..count)
+            .map(|_| {
+                let change = state.generator.change(&state.company.records);
+                let author = state.generator.author();
+                Simulator::record_change(state, change.clone(), &author);
+                change
+            })
+            .collect()
+    }
+
+    /// Applies a change: stamps `info` with the time of the change (Brasília, as Omie writes
+    /// it), stores it and queues the webhook.
+    fn record_change(state: &mut State, change: Change, author: &Value) {
+        let change = match change {
+            Change::Included(record) => Change::Included(stamped(record, author, true)),
+            Change::Changed(record) => Change::Changed(stamped(record, author, false)),
+            deleted @ Change::Deleted(_) => deleted,
+        };
+        Simulator::notify(state, change.topic(), change.record(), author);
+        change.apply_to(&mut state.company.records);
     }
 
     /// Calls received so far, per method.
@@ -187,10 +235,13 @@ impl Simulator {
             App::new()
                 .app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(8 * 1024 * 1024))
-                .route("/api/v1/geral/clientes/", web::post().to(api))
+                .route("/api/v1/geral/clientes/", web::post().to(clientes_api))
+                .route("/api/v1/geral/clientetag/", web::post().to(clientetag_api))
+                .route("/health", web::get().to(HttpResponse::Ok))
                 .route("/control/faults", web::put().to(put_faults))
                 .route("/control/records/{code}", web::put().to(put_record))
                 .route("/control/records/{code}", web::delete().to(delete_record))
+                .route("/control/changes", web::post().to(post_changes))
                 .route("/control/calls", web::get().to(get_calls))
                 .route("/control/webhooks", web::post().to(post_webhook))
                 .route("/control/webhooks", web::get().to(get_webhooks))
@@ -320,6 +371,83 @@ impl Simulator {
     }
 }
 
+impl Simulator {
+    /// `geral/clientetag/`: a record's tags, listed and changed; a change queues `.Alterado`.
+    fn run_tags(&self, call: &Call) -> HttpResponse {
+        let param = call.param.first().cloned().unwrap_or(Value::Null);
+        let code = param["nCodCliente"].as_i64().unwrap_or_default();
+        let mut state = self.lock();
+        let Some(record) = state.company.records.get(&code).cloned() else {
+            return fault(
+                500,
+                "SOAP-ENV:Client-105",
+                format!("ERROR: Cliente não cadastrado para o Código [{code}] !"),
+            );
+        };
+        let mut tags: Vec<Value> = record["tags"].as_array().cloned().unwrap_or_default();
+        let named: Vec<Value> =
+            param["tags"].as_array().into_iter().flatten().filter_map(|tag| tag.get("tag").cloned()).collect();
+        let status = match call.call.as_str() {
+            "ListarTags" => {
+                let listed: Vec<Value> = tags
+                    .iter()
+                    .enumerate()
+                    .map(|(index, tag)| json!({"tag": tag["tag"], "nCodTag": index + 1}))
+                    .collect();
+                return HttpResponse::Ok().json(json!({
+                    "nCodCliente": code, "cCodIntCliente": record["codigo_cliente_integracao"], "tagsLista": listed,
+                }));
+            }
+            "IncluirTags" => {
+                for tag in named {
+                    if !tags.iter().any(|own| own["tag"] == tag) {
+                        tags.push(json!({"tag": tag}));
+                    }
+                }
+                "Tags incluídas com sucesso!"
+            }
+            "ExcluirTags" => {
+                tags.retain(|own| !named.contains(&own["tag"]));
+                "Tags excluídas com sucesso!"
+            }
+            "ExcluirTodas" => {
+                tags.clear();
+                "Todas as tags foram excluídas com sucesso!"
+            }
+            other => return fault(500, "SOAP-ENV:Client-8", format!("ERROR: Método [{other}] não encontrado!")),
+        };
+        let mut changed = record.clone();
+        changed["tags"] = json!(tags);
+        Simulator::record_change(&mut state, Change::Changed(changed), &api_author());
+        HttpResponse::Ok().json(json!({
+            "nCodCliente": code, "cCodIntCliente": record["codigo_cliente_integracao"],
+            "cCodStatus": "0", "cDescStatus": status,
+        }))
+    }
+}
+
+/// `record` with `info.dAlt`/`hAlt`/`uAlt` set to now (and `dInc`/`hInc`/`uInc` too when new).
+fn stamped(mut record: Value, author: &Value, new: bool) -> Value {
+    let brasilia = chrono::FixedOffset::west_opt(3 * 3600).expect("UTC−3 is a valid offset");
+    let now = chrono::Utc::now().with_timezone(&brasilia);
+    let (date, time) = (now.format("%d/%m/%Y").to_string(), now.format("%H:%M:%S").to_string());
+    let user =
+        author["email"].as_str().and_then(|email| email.split('@').next()).unwrap_or("WEBSERVICE").to_uppercase();
+    if !record["info"].is_object() {
+        record["info"] = json!({});
+    }
+    let info = &mut record["info"];
+    if new || info["dInc"].is_null() {
+        info["dInc"] = json!(date);
+        info["hInc"] = json!(time);
+        info["uInc"] = json!(user);
+    }
+    info["dAlt"] = json!(date);
+    info["hAlt"] = json!(time);
+    info["uAlt"] = json!(user);
+    record
+}
+
 /// `clientesFiltro` (code, e-mail, inativo, tags) and `clientesPorCodigo`.
 fn matches_filter(record: &Value, param: &Value) -> bool {
     if let Some(codes) = param["clientesPorCodigo"].as_array() {
@@ -334,6 +462,12 @@ fn matches_filter(record: &Value, param: &Value) -> bool {
             return false;
         }
     }
+    if let Some(wanted) = filter["cnpj_cpf"].as_str() {
+        let digits = |text: &str| text.chars().filter(char::is_ascii_digit).collect::<String>();
+        if digits(wanted) != digits(record["cnpj_cpf"].as_str().unwrap_or_default()) {
+            return false;
+        }
+    }
     if let Some(tags) = filter["tags"].as_array() {
         let has = |wanted: &Value| {
             record["tags"].as_array().is_some_and(|own| own.iter().any(|tag| tag["tag"] == wanted["tag"]))
@@ -345,11 +479,20 @@ fn matches_filter(record: &Value, param: &Value) -> bool {
     true
 }
 
-async fn api(simulator: web::Data<Simulator>, body: String) -> HttpResponse {
-    let Ok(call) = serde_json::from_str::<Call>(&body) else {
+async fn clientes_api(simulator: web::Data<Simulator>, body: String) -> HttpResponse {
+    call_api(&simulator, &body, Simulator::run).await
+}
+
+async fn clientetag_api(simulator: web::Data<Simulator>, body: String) -> HttpResponse {
+    call_api(&simulator, &body, Simulator::run_tags).await
+}
+
+/// One API call: admission, the concurrency check, latency, then `method`.
+async fn call_api(simulator: &Simulator, body: &str, method: fn(&Simulator, &Call) -> HttpResponse) -> HttpResponse {
+    let Ok(call) = serde_json::from_str::<Call>(body) else {
         return fault(500, "SOAP-ENV:Client-1", "ERROR: Requisição inválida (JSON).");
     };
-    if let Some(refused) = simulator.admit(&call, &body) {
+    if let Some(refused) = simulator.admit(&call, body) {
         return refused;
     }
     let (latency, over_capacity) = {
@@ -368,7 +511,7 @@ async fn api(simulator: web::Data<Simulator>, body: String) -> HttpResponse {
         )
     } else {
         tokio::time::sleep(latency).await;
-        simulator.run(&call)
+        method(simulator, &call)
     };
     if let Some(running) = simulator.lock().in_flight.get_mut(&call.call) {
         *running -= 1;
@@ -391,6 +534,27 @@ async fn delete_record(simulator: web::Data<Simulator>, code: web::Path<i64>) ->
         Some(_) => HttpResponse::NoContent().finish(),
         None => HttpResponse::NotFound().finish(),
     }
+}
+
+#[derive(Deserialize)]
+struct ChangesRequest {
+    count: usize,
+}
+
+/// At most this many generated changes per request, so one call cannot hold the lock for long.
+const MAX_CHANGES_PER_REQUEST: usize = 10_000;
+
+async fn post_changes(simulator: web::Data<Simulator>, request: web::Json<ChangesRequest>) -> HttpResponse {
+    if request.count > MAX_CHANGES_PER_REQUEST {
+        return HttpResponse::BadRequest()
+            .json(json!({"error": format!("count must be at most {MAX_CHANGES_PER_REQUEST}")}));
+    }
+    let changes: Vec<Value> = simulator
+        .generate_changes(request.count)
+        .iter()
+        .map(|change| json!({"topic": change.topic(), "codigo_cliente_omie": change.code()}))
+        .collect();
+    HttpResponse::Ok().json(json!({"changes": changes}))
 }
 
 async fn get_calls(simulator: web::Data<Simulator>) -> HttpResponse {

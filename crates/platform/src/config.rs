@@ -47,6 +47,9 @@ pub struct SharedConfig {
         value_parser = secret
     )]
     pub jwt_secret: SecretString,
+    /// How Omie reaches the ingress: the base of the webhook URL the integrations centre shows.
+    #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_base_url: String,
 }
 
 impl SharedConfig {

@@ -2,6 +2,9 @@
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
+use omie_sync_store::PgPool;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::problem::{Problem, types};
 
@@ -27,7 +30,30 @@ pub async fn not_found(request: HttpRequest) -> HttpResponse {
     Problem::new(types::NOT_FOUND, format!("no route for {} {}", request.method(), request.path())).to_response()
 }
 
+/// Liveness and readiness answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` (live) or `ready`.
+    pub status: &'static str,
+}
+
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, description = "The process is up", body = Status)))]
 pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(Status { status: "ok" })
+}
+
+/// Readiness: the service's dependencies answer (checked by the caller).
+#[utoipa::path(
+    get, path = "/ready", tag = "ops",
+    responses(
+        (status = 200, description = "The database answers", body = Status),
+        (status = 503, description = "`service-unavailable`: the database does not answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn ready(database: web::Data<PgPool>) -> HttpResponse {
+    match database.get().await {
+        Ok(_) => HttpResponse::Ok().json(Status { status: "ready" }),
+        Err(_) => Problem::new(types::SERVICE_UNAVAILABLE, "the database is unavailable").retry_after(2).to_response(),
+    }
 }

@@ -6,5 +6,6 @@ pub mod config;
 pub mod http;
 pub mod kafka;
 pub mod logging;
+pub mod openapi;
 pub mod problem;
 pub mod secrets;

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -23,15 +24,22 @@ impl ProblemType {
     }
 }
 
-/// The response body.
-#[derive(Debug, Clone, Serialize)]
+/// The response body. Types may add members (`errors`, `retry_after_seconds`, `sync_id`, …); each
+/// type's are listed in `schemas/problems.md`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(description = "RFC 9457 problem details, `application/problem+json`")]
 pub struct Problem {
+    /// `/problems/<slug>`: stable, one per kind of refusal.
     #[serde(rename = "type")]
+    #[schema(example = "/problems/invalid-request")]
     pub type_uri: String,
+    #[schema(value_type = String)]
     pub title: &'static str,
     pub status: u16,
+    /// What is wrong and what to do about it.
     pub detail: String,
     #[serde(flatten)]
+    #[schema(ignore)]
     pub extensions: Map<String, Value>,
     #[serde(skip)]
     retry_after_seconds: Option<u64>,

@@ -5,13 +5,16 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::page::{Condition, Page, Position, contains_pattern};
 use crate::schema::{error_events, import_errors};
 
 pub const STATUS_OPEN: &str = "open";
 pub const STATUS_RESOLVED: &str = "resolved";
+pub const STATUS_ARCHIVED: &str = "archived";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, Insertable)]
 #[diesel(table_name = import_errors)]
@@ -30,6 +33,8 @@ pub struct ImportError {
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// `{"at", "by", "reason"}` while archived.
+    pub archived: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, Insertable)]
@@ -70,6 +75,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[ImportError]) -> Resul
                 import_errors::last_event_id.eq(excluded(import_errors::last_event_id)),
                 import_errors::last_seen_at.eq(excluded(import_errors::last_seen_at)),
                 import_errors::resolved_at.eq(excluded(import_errors::resolved_at)),
+                import_errors::archived.eq(excluded(import_errors::archived)),
             ))
             .execute(conn)
             .await?;
@@ -84,13 +90,61 @@ pub async fn insert_events(conn: &mut AsyncPgConnection, rows: &[ErrorEvent]) ->
     Ok(())
 }
 
-/// A tenant's errors, most recently seen first.
-pub async fn list(conn: &mut AsyncPgConnection, tenant_id: Uuid, limit: i64) -> Result<Vec<ImportError>, StoreError> {
-    Ok(import_errors::table
-        .filter(import_errors::tenant_id.eq(tenant_id))
-        .order((import_errors::last_seen_at.desc(), import_errors::id))
-        .limit(limit)
+/// Which errors a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorFilter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    /// Part of the name or e-mail, or the whole Omie code.
+    pub search: Option<String>,
+}
+
+/// A page of the tenant's errors, newest first (by when they first appeared), after `after`.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    filter: &ErrorFilter,
+    after: Option<Position>,
+    limit: i64,
+) -> Result<Page<ImportError>, StoreError> {
+    let mut query = import_errors::table.filter(import_errors::tenant_id.eq(tenant_id)).into_boxed();
+    if let Some(status) = &filter.status {
+        query = query.filter(import_errors::status.eq(status.clone()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(import_errors::kind.eq(kind.clone()));
+    }
+    if let Some(search) = filter.search.as_deref() {
+        let pattern = contains_pattern(search);
+        let mut matches: Condition<import_errors::table> =
+            Box::new(import_errors::name.ilike(pattern.clone()).or(import_errors::email.ilike(pattern)));
+        if let Ok(code) = search.trim().parse::<i64>() {
+            matches = Box::new(matches.or(import_errors::omie_code.eq(code)));
+        }
+        query = query.filter(matches);
+    }
+    if let Some(after) = after {
+        query = query.filter(
+            import_errors::first_seen_at
+                .lt(after.at)
+                .or(import_errors::first_seen_at.eq(after.at).and(import_errors::id.lt(after.id))),
+        );
+    }
+    let rows = query
+        .order((import_errors::first_seen_at.desc(), import_errors::id.desc()))
+        .limit(limit + 1)
         .select(ImportError::as_select())
+        .load(conn)
+        .await?;
+    Ok(Page::from_overfetch(rows, limit))
+}
+
+/// The failing events logged against one error, oldest first.
+pub async fn log(conn: &mut AsyncPgConnection, error_id: Uuid) -> Result<Vec<ErrorEvent>, StoreError> {
+    Ok(error_events::table
+        .filter(error_events::error_id.eq(error_id))
+        .order((error_events::seen_at, error_events::event_id))
+        .select(ErrorEvent::as_select())
         .load(conn)
         .await?)
 }
@@ -107,6 +161,17 @@ pub async fn count_by_kind(
         .order((import_errors::kind, import_errors::status))
         .load(conn)
         .await?)
+}
+
+/// One of the tenant's errors.
+pub async fn find(conn: &mut AsyncPgConnection, tenant_id: Uuid, id: Uuid) -> Result<Option<ImportError>, StoreError> {
+    Ok(import_errors::table
+        .filter(import_errors::tenant_id.eq(tenant_id))
+        .filter(import_errors::id.eq(id))
+        .select(ImportError::as_select())
+        .first(conn)
+        .await
+        .optional()?)
 }
 
 pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<ImportError>, StoreError> {

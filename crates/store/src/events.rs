@@ -42,3 +42,16 @@ pub async fn insert(conn: &mut AsyncPgConnection, rows: &[EventRow]) -> Result<(
 pub async fn count_for_tenant(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Result<i64, StoreError> {
     Ok(events::table.filter(events::tenant_id.eq(tenant_id)).count().get_result(conn).await?)
 }
+
+/// The tenant's events among `ids`.
+pub async fn by_ids(conn: &mut AsyncPgConnection, tenant_id: Uuid, ids: &[Uuid]) -> Result<Vec<EventRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(events::table
+        .filter(events::tenant_id.eq(tenant_id))
+        .filter(events::id.eq_any(ids))
+        .select(EventRow::as_select())
+        .load(conn)
+        .await?)
+}

@@ -8,6 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::page::{Page, Position, contains_pattern};
 use crate::schema::history;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
@@ -33,14 +34,58 @@ pub async fn insert(conn: &mut AsyncPgConnection, rows: &[HistoryEntry]) -> Resu
 }
 
 /// A tenant's history, newest first.
-pub async fn list(conn: &mut AsyncPgConnection, tenant_id: Uuid, limit: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-    Ok(history::table
-        .filter(history::tenant_id.eq(tenant_id))
-        .order((history::log_offset.desc(), history::ordinal.desc()))
-        .limit(limit)
+/// Which history rows a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub actions: Vec<String>,
+    pub actor_kind: Option<String>,
+    /// Part of the actor's name, e-mail or id.
+    pub actor: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A page of the tenant's history, newest first, after `after`.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    filter: &HistoryFilter,
+    after: Option<Position>,
+    limit: i64,
+) -> Result<Page<HistoryEntry>, StoreError> {
+    let mut query = history::table.filter(history::tenant_id.eq(tenant_id)).into_boxed();
+    if !filter.actions.is_empty() {
+        query = query.filter(history::action.eq_any(filter.actions.clone()));
+    }
+    if let Some(kind) = &filter.actor_kind {
+        query = query.filter(history::actor.retrieve_as_text("kind").eq(kind.clone()));
+    }
+    if let Some(actor) = filter.actor.as_deref() {
+        let pattern = contains_pattern(actor);
+        query = query.filter(
+            history::actor
+                .retrieve_as_text("name")
+                .ilike(pattern.clone())
+                .or(history::actor.retrieve_as_text("email").ilike(pattern.clone()))
+                .or(history::actor.retrieve_as_text("id").ilike(pattern)),
+        );
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(history::at.ge(from));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(history::at.lt(until));
+    }
+    if let Some(after) = after {
+        query = query.filter(history::at.lt(after.at).or(history::at.eq(after.at).and(history::id.lt(after.id))));
+    }
+    let rows = query
+        .order((history::at.desc(), history::id.desc()))
+        .limit(limit + 1)
         .select(HistoryEntry::as_select())
         .load(conn)
-        .await?)
+        .await?;
+    Ok(Page::from_overfetch(rows, limit))
 }
 
 pub async fn count_for_tenant(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Result<i64, StoreError> {

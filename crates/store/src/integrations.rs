@@ -27,6 +27,8 @@ pub struct Integration {
     pub connection_detail: Option<String>,
     pub connection_tested_at: Option<DateTime<Utc>>,
     pub connection_tested_by: Option<Value>,
+    /// The webhook token masked (`••••1a2b`); the token itself stays sealed.
+    pub webhook_token_masked: Option<String>,
 }
 
 /// Every integration that has an app key: the webhook registry.
@@ -92,6 +94,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[Integration]) -> Resul
                 integrations::connection_detail.eq(excluded(integrations::connection_detail)),
                 integrations::connection_tested_at.eq(excluded(integrations::connection_tested_at)),
                 integrations::connection_tested_by.eq(excluded(integrations::connection_tested_by)),
+                integrations::webhook_token_masked.eq(excluded(integrations::webhook_token_masked)),
             ))
             .execute(conn)
             .await?;

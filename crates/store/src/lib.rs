@@ -8,6 +8,7 @@ pub mod events;
 pub mod history;
 pub mod integrations;
 pub mod offsets;
+pub mod page;
 pub mod records;
 pub mod schema;
 pub mod sync_runs;

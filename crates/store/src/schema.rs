@@ -24,6 +24,7 @@ diesel::table! {
         connection_detail -> Nullable<Text>,
         connection_tested_at -> Nullable<Timestamptz>,
         connection_tested_by -> Nullable<Jsonb>,
+        webhook_token_masked -> Nullable<Text>,
     }
 }
 
@@ -83,6 +84,7 @@ diesel::table! {
         first_seen_at -> Timestamptz,
         last_seen_at -> Timestamptz,
         resolved_at -> Nullable<Timestamptz>,
+        archived -> Nullable<Jsonb>,
     }
 }
 

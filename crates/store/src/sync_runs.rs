@@ -65,6 +65,17 @@ pub async fn find(conn: &mut AsyncPgConnection, tenant_id: Uuid, id: Uuid) -> Re
         .optional()?)
 }
 
+/// The tenant's most recently started run, if any.
+pub async fn latest(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Result<Option<SyncRun>, StoreError> {
+    Ok(sync_runs::table
+        .filter(sync_runs::tenant_id.eq(tenant_id))
+        .order((sync_runs::started_at.desc(), sync_runs::id.desc()))
+        .select(SyncRun::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[SyncRun]) -> Result<(), StoreError> {
     for chunk in rows.chunks(crate::WRITE_CHUNK) {
         diesel::insert_into(sync_runs::table)

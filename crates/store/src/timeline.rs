@@ -45,3 +45,20 @@ pub async fn for_record(
         .load(conn)
         .await?)
 }
+
+/// The tenant's timeline entries of `event_ids` (what each event did to its record).
+pub async fn for_events(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    event_ids: &[Uuid],
+) -> Result<Vec<TimelineEntry>, StoreError> {
+    if event_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(record_timeline::table
+        .filter(record_timeline::tenant_id.eq(tenant_id))
+        .filter(record_timeline::event_id.eq_any(event_ids))
+        .select(TimelineEntry::as_select())
+        .load(conn)
+        .await?)
+}

@@ -8,6 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::page::{Condition, Page, Position, contains_pattern};
 use crate::schema::users;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, Insertable)]
@@ -72,18 +73,58 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[User]) -> Result<(), S
     Ok(())
 }
 
-/// A tenant's users, by name then Omie code.
-pub async fn list(conn: &mut AsyncPgConnection, tenant_id: Uuid, limit: i64) -> Result<Vec<User>, StoreError> {
-    Ok(users::table
-        .filter(users::tenant_id.eq(tenant_id))
-        .order((users::name, users::omie_code))
-        .limit(limit)
-        .select(User::as_select())
-        .load(conn)
-        .await?)
+/// Which users a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub active: Option<bool>,
+    /// Part of the name, e-mail or document (punctuation ignored), or the whole Omie code.
+    pub search: Option<String>,
 }
 
-/// (active, inactive) user counts of a tenant.
+diesel::define_sql_function! {
+    /// PostgreSQL's `regexp_replace(source, pattern, replacement, flags)`.
+    fn regexp_replace(source: diesel::sql_types::Nullable<diesel::sql_types::Text>, pattern: diesel::sql_types::Text, replacement: diesel::sql_types::Text, flags: diesel::sql_types::Text) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// A page of the tenant's users, newest first, after `after`.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    filter: &UserFilter,
+    after: Option<Position>,
+    limit: i64,
+) -> Result<Page<User>, StoreError> {
+    let mut query = users::table.filter(users::tenant_id.eq(tenant_id)).into_boxed();
+    if let Some(active) = filter.active {
+        query = query.filter(users::active.eq(active));
+    }
+    if let Some(search) = filter.search.as_deref() {
+        let pattern = contains_pattern(search);
+        let digits: String = search.chars().filter(char::is_ascii_digit).collect();
+        let document_digits = regexp_replace(users::document, "[^0-9]", "", "g");
+        let mut matches: Condition<users::table> =
+            Box::new(users::name.ilike(pattern.clone()).nullable().or(users::email.ilike(pattern).nullable()));
+        if !digits.is_empty() {
+            matches = Box::new(matches.or(document_digits.like(contains_pattern(&digits))));
+        }
+        if let Ok(code) = search.trim().parse::<i64>() {
+            matches = Box::new(matches.or(users::omie_code.eq(code).nullable()));
+        }
+        query = query.filter(matches);
+    }
+    if let Some(after) = after {
+        query =
+            query.filter(users::created_at.lt(after.at).or(users::created_at.eq(after.at).and(users::id.lt(after.id))));
+    }
+    let rows = query
+        .order((users::created_at.desc(), users::id.desc()))
+        .limit(limit + 1)
+        .select(User::as_select())
+        .load(conn)
+        .await?;
+    Ok(Page::from_overfetch(rows, limit))
+}
+
 pub async fn count_by_state(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Result<(i64, i64), StoreError> {
     let rows: Vec<(bool, i64)> = users::table
         .filter(users::tenant_id.eq(tenant_id))

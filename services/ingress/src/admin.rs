@@ -5,19 +5,22 @@
 use actix_web::{HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use omie_client::OmieError;
 use omie_sync_events::envelope::SCHEMA_VERSION;
 use omie_sync_events::{
-    Actor, ActorKind, ConnectionOutcome, ConnectionTested, CredentialsSet, DeactivationConfirmed, Envelope, Event,
-    SyncRequested, TagSet, Template, TemplateSet, WebhookTokenRotated, ids,
+    Actor, ActorKind, ConnectionOutcome, ConnectionTested, CredentialsSet, DeactivationConfirmed, Envelope,
+    ErrorArchived, Event, SyncRequested, TagSet, Template, TemplateSet, WebhookTokenRotated, ids,
 };
 use omie_sync_platform::auth::Caller;
-use omie_sync_store::{integrations, sync_runs};
+use omie_sync_platform::openapi::Refusals;
+use omie_sync_platform::problem::Problem;
+use omie_sync_platform::secrets::mask;
+use omie_sync_store::{errors, integrations, sync_runs};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -25,6 +28,7 @@ use crate::error::{ApiError, FieldError};
 
 const MAX_TAG_CHARS: usize = 100;
 const MAX_SECRET_CHARS: usize = 256;
+const MAX_ARCHIVE_REASON_CHARS: usize = 500;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -34,30 +38,102 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/v1/integrations/omie/webhook-token", web::post().to(rotate_webhook_token))
         .route("/api/v1/integrations/omie/test-connection", web::post().to(test_connection))
         .route("/api/v1/integrations/omie/sync", web::post().to(start_sync))
-        .route("/api/v1/integrations/omie/syncs/{sync_id}/confirm-deactivation", web::post().to(confirm_deactivation));
+        .route("/api/v1/integrations/omie/syncs/{sync_id}/confirm-deactivation", web::post().to(confirm_deactivation))
+        .route("/api/v1/errors/{error_id}/archive", web::post().to(archive_error));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CredentialsCommand {
+    /// Omie's App Key: 1 to 64 letters or digits.
     #[serde(default)]
+    #[schema(example = "3188245610231")]
     app_key: String,
+    /// Omie's App Secret: sealed before it enters the log, never shown again.
     #[serde(default)]
+    #[schema(value_type = String, format = Password)]
     app_secret: SecretString,
 }
 
-#[derive(Deserialize)]
-pub struct TagCommand {
+#[derive(Deserialize, ToSchema)]
+pub struct ArchiveCommand {
+    /// Why the error is set aside (up to 500 characters); shown in the history.
     #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TagCommand {
+    /// The Omie tag that marks records to import (case-insensitive), 1 to 100 characters.
+    #[serde(default)]
+    #[schema(example = "Espresso")]
     tag: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TemplateCommand {
+    /// The only template for Omie: `users`.
     #[serde(default)]
+    #[schema(example = "users")]
     template: String,
 }
 
-async fn set_credentials(
+/// A command recorded in the event log; the projections follow within moments.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    #[schema(example = "accepted")]
+    status: &'static str,
+    event_id: Uuid,
+}
+
+impl Accepted {
+    fn new(event_id: Uuid) -> Accepted {
+        Accepted { status: "accepted", event_id }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenRotated {
+    #[schema(example = "accepted")]
+    status: &'static str,
+    event_id: Uuid,
+    /// The URL to paste into Omie, token included; shown this once.
+    webhook_url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionTestResult {
+    /// `ok`, `invalid_credentials`, `omie_unavailable` or `blocked`.
+    #[schema(example = "ok")]
+    outcome: &'static str,
+    /// What Omie said.
+    detail: String,
+    /// Until when Omie blocks the API, for `blocked`.
+    blocked_until: Option<DateTime<Utc>>,
+    event_id: Uuid,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SyncStarted {
+    #[schema(example = "accepted")]
+    status: &'static str,
+    /// Follow it at the projector's `GET /api/v1/syncs/{sync_id}`.
+    sync_id: Uuid,
+    event_id: Uuid,
+}
+
+/// Stores the Omie App Key and App Secret (the secret sealed, never shown again).
+#[utoipa::path(
+    put, path = "/api/v1/integrations/omie/credentials", tag = "integration", security(("bearer" = [])),
+    request_body = CredentialsCommand,
+    responses(
+        (status = 202, body = Accepted),
+        (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`app-key-in-use`: another company uses this app key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+    )
+)]
+pub(crate) async fn set_credentials(
     caller: Caller,
     state: web::Data<AppState>,
     command: web::Json<CredentialsCommand>,
@@ -88,7 +164,13 @@ async fn set_credentials(
     record(&state, &caller, Event::CredentialsSet(CredentialsSet { app_key, app_secret_sealed })).await
 }
 
-async fn set_tag(
+/// Sets the Omie tag that marks the records to import.
+#[utoipa::path(
+    put, path = "/api/v1/integrations/omie/tag", tag = "integration", security(("bearer" = [])),
+    request_body = TagCommand,
+    responses((status = 202, body = Accepted), (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
+)]
+pub(crate) async fn set_tag(
     caller: Caller,
     state: web::Data<AppState>,
     command: web::Json<TagCommand>,
@@ -100,7 +182,13 @@ async fn set_tag(
     record(&state, &caller, Event::TagSet(TagSet { tag })).await
 }
 
-async fn set_template(
+/// Sets the import template (`users`).
+#[utoipa::path(
+    put, path = "/api/v1/integrations/omie/template", tag = "integration", security(("bearer" = [])),
+    request_body = TemplateCommand,
+    responses((status = 202, body = Accepted), (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
+)]
+pub(crate) async fn set_template(
     caller: Caller,
     state: web::Data<AppState>,
     command: web::Json<TemplateCommand>,
@@ -113,32 +201,39 @@ async fn set_template(
 }
 
 /// Issues a new webhook token. It is shown once, inside the URL to paste into Omie.
-async fn rotate_webhook_token(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    post, path = "/api/v1/integrations/omie/webhook-token", tag = "integration", security(("bearer" = [])),
+    responses((status = 201, body = TokenRotated), Refusals)
+)]
+pub(crate) async fn rotate_webhook_token(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     let token = SecretString::from(URL_SAFE_NO_PAD.encode(bytes));
     let token_sealed = state.sealer.seal(caller.tenant_id(), &token);
-    let envelope = command_envelope(&caller, Event::WebhookTokenRotated(WebhookTokenRotated { token_sealed }));
+    let token_masked = Some(mask(token.expose_secret()));
+    let envelope =
+        command_envelope(&caller, Event::WebhookTokenRotated(WebhookTokenRotated { token_sealed, token_masked }));
     append(&state, &envelope).await?;
     let webhook_url = format!(
         "{}/api/v1/webhooks/omie/users?token={}",
         state.public_base_url.trim_end_matches('/'),
         token.expose_secret()
     );
-    Ok(HttpResponse::Created().json(json!({"status": "accepted", "event_id": envelope.id, "webhook_url": webhook_url})))
+    Ok(HttpResponse::Created().json(TokenRotated { status: "accepted", event_id: envelope.id, webhook_url }))
 }
 
 /// Calls Omie's `ListarClientes` (one row) with the stored keys and records what happened.
 /// Answers 200 with the outcome whatever Omie said: the test itself succeeded.
-async fn test_connection(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let tenant = caller.tenant_id();
-    let mut conn = state.connection().await?;
-    let integration = integrations::by_tenant(&mut conn, tenant).await?;
-    drop(conn);
-    let (app_key, sealed) =
-        integration.and_then(|row| row.app_key.zip(row.app_secret_sealed)).ok_or(ApiError::CredentialsMissing)?;
-    let app_secret = state.sealer.open(tenant, &sealed).map_err(|_| ApiError::CredentialsMissing)?;
-    let credentials = omie_client::Credentials { app_key, app_secret };
+#[utoipa::path(
+    post, path = "/api/v1/integrations/omie/test-connection", tag = "integration", security(("bearer" = [])),
+    responses(
+        (status = 200, body = ConnectionTestResult),
+        (status = 409, description = "`credentials-missing`: set the App Key and App Secret first", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+    )
+)]
+pub(crate) async fn test_connection(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let credentials = stored_credentials(&state, caller.tenant_id()).await?;
     let probe = omie_client::ListarClientes::page(1, 1);
     let (outcome, detail, blocked_until) = match state.omie.listar_clientes(&credentials, &probe).await {
         Ok(_) => (ConnectionOutcome::Ok, "Omie accepted the App Key and App Secret".to_owned(), None),
@@ -152,16 +247,24 @@ async fn test_connection(caller: Caller, state: web::Data<AppState>) -> Result<H
     let tested = ConnectionTested { outcome, detail: detail.clone(), blocked_until };
     let envelope = command_envelope(&caller, Event::ConnectionTested(tested));
     append(&state, &envelope).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "outcome": outcome.as_str(),
-        "detail": detail,
-        "blocked_until": blocked_until,
-        "event_id": envelope.id,
-    })))
+    Ok(HttpResponse::Ok().json(ConnectionTestResult {
+        outcome: outcome.as_str(),
+        detail,
+        blocked_until,
+        event_id: envelope.id,
+    }))
 }
 
 /// Starts a full sync: 202 with its id, or 409 with the run already going.
-async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    post, path = "/api/v1/integrations/omie/sync", tag = "syncs", security(("bearer" = [])),
+    responses(
+        (status = 202, body = SyncStarted),
+        (status = 409, description = "`sync-running` (with the running `sync_id`) or `credentials-missing`", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+    )
+)]
+pub(crate) async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant_id();
     let credentials = stored_credentials(&state, tenant).await?;
     // The projection also knows runs of a process that has not settled them yet.
@@ -179,11 +282,22 @@ async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Result<HttpRe
         return Err(error);
     }
     state.syncs.spawn(tenant, envelope.integration_id, sync_id, credentials);
-    Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "sync_id": sync_id, "event_id": envelope.id})))
+    Ok(HttpResponse::Accepted().json(SyncStarted { status: "accepted", sync_id, event_id: envelope.id }))
 }
 
 /// Confirms the deactivation a completed sync's guard blocked (audited as the caller's action).
-async fn confirm_deactivation(
+#[utoipa::path(
+    post, path = "/api/v1/integrations/omie/syncs/{sync_id}/confirm-deactivation", tag = "syncs", security(("bearer" = [])),
+    params(("sync_id" = Uuid, Path, description = "The completed sync whose deactivation was blocked")),
+    responses(
+        (status = 202, body = Accepted),
+        (status = 400, description = "`invalid-request`: the id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not-found`: no such sync for this company", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation-failed`: the sync has not completed", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+    )
+)]
+pub(crate) async fn confirm_deactivation(
     caller: Caller,
     state: web::Data<AppState>,
     sync_id: web::Path<Uuid>,
@@ -198,7 +312,38 @@ async fn confirm_deactivation(
     let mut envelope = command_envelope(&caller, Event::DeactivationConfirmed(DeactivationConfirmed { sync_id }));
     envelope.correlation_id = Some(sync_id);
     append(&state, &envelope).await?;
-    Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": envelope.id})))
+    Ok(HttpResponse::Accepted().json(Accepted::new(envelope.id)))
+}
+
+/// Sets an import error aside (audited). Archiving an archived error again changes nothing; a
+/// later failing event of the same record and kind reopens it.
+#[utoipa::path(
+    post, path = "/api/v1/errors/{error_id}/archive", tag = "errors", security(("bearer" = [])),
+    params(("error_id" = Uuid, Path, description = "The error's id")),
+    request_body = ArchiveCommand,
+    responses(
+        (status = 202, body = Accepted),
+        (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not-found`: no such error for this company", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+    )
+)]
+pub(crate) async fn archive_error(
+    caller: Caller,
+    state: web::Data<AppState>,
+    error_id: web::Path<Uuid>,
+    command: web::Json<ArchiveCommand>,
+) -> Result<HttpResponse, ApiError> {
+    let error_id = error_id.into_inner();
+    let reason = command.into_inner().reason.map(|reason| reason.trim().to_owned()).filter(|reason| !reason.is_empty());
+    if reason.as_ref().is_some_and(|reason| reason.chars().count() > MAX_ARCHIVE_REASON_CHARS) {
+        return Err(ApiError::validation("reason", format!("at most {MAX_ARCHIVE_REASON_CHARS} characters")));
+    }
+    let mut conn = state.connection().await?;
+    errors::find(&mut conn, caller.tenant_id(), error_id).await?.ok_or(ApiError::UnknownImportError)?;
+    drop(conn);
+    record(&state, &caller, Event::ErrorArchived(ErrorArchived { error_id, reason })).await
 }
 
 /// The tenant's Omie keys from the integrations read model, the secret opened.
@@ -214,7 +359,7 @@ async fn stored_credentials(state: &AppState, tenant: Uuid) -> Result<omie_clien
 async fn record(state: &AppState, caller: &Caller, event: Event) -> Result<HttpResponse, ApiError> {
     let envelope = command_envelope(caller, event);
     append(state, &envelope).await?;
-    Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "event_id": envelope.id})))
+    Ok(HttpResponse::Accepted().json(Accepted::new(envelope.id)))
 }
 
 async fn append(state: &AppState, envelope: &Envelope) -> Result<(), ApiError> {

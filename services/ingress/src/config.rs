@@ -44,9 +44,6 @@ pub struct IngressConfig {
     /// Timeout of one Omie API call.
     #[arg(long, env = "OMIE_TIMEOUT_MS", value_name = "OMIE_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=120_000))]
     pub omie_timeout_ms: u64,
-    /// The address Omie reaches this service at; used to print the webhook URL.
-    #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
-    pub public_base_url: String,
 }
 
 impl IngressConfig {

@@ -69,6 +69,8 @@ pub enum ApiError {
     CredentialsMissing,
     #[error("this company has no such sync")]
     UnknownSync,
+    #[error("this company has no such import error; list them with GET /api/v1/errors")]
+    UnknownImportError,
     #[error("a full sync is already running for this company; follow it or wait until it ends")]
     SyncRunning(uuid::Uuid),
     #[error("the database is unavailable; retry later")]
@@ -97,7 +99,7 @@ impl ApiError {
                 .with("errors", serde_json::to_value(errors).unwrap_or_default()),
             ApiError::AppKeyInUse => Problem::new(APP_KEY_IN_USE, detail),
             ApiError::CredentialsMissing => Problem::new(CREDENTIALS_MISSING, detail),
-            ApiError::UnknownSync => Problem::new(types::NOT_FOUND, detail),
+            ApiError::UnknownSync | ApiError::UnknownImportError => Problem::new(types::NOT_FOUND, detail),
             ApiError::SyncRunning(sync_id) => Problem::new(SYNC_RUNNING, detail).with("sync_id", sync_id.to_string()),
             ApiError::Database(error) => {
                 tracing::warn!(%error, "database unavailable");

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod config;
 pub mod error;
+pub mod openapi;
 pub mod producer;
 pub mod registry;
 pub mod sync;
@@ -23,6 +24,7 @@ use omie_sync_platform::{http, kafka};
 use omie_sync_store::PgPool;
 use rdkafka::producer::FutureProducer;
 use tokio::task::JoinHandle;
+use utoipa::OpenApi as _;
 
 pub use config::IngressConfig;
 
@@ -94,6 +96,7 @@ impl Application {
         // An admin waits for a connection test: no long back-off loops behind a button.
         let omie = omie_client::OmieClient::new(omie_client::Settings { max_retries: 0, ..sync_settings })
             .context("cannot build the Omie API client")?;
+        let pool_data = web::Data::new(pool.clone());
         let state = web::Data::new(AppState {
             log: log.clone(),
             omie,
@@ -103,9 +106,10 @@ impl Application {
             pool,
             sealer,
             body_limit: config.body_limit,
-            public_base_url: config.public_base_url.clone(),
+            public_base_url: config.shared.public_base_url.clone(),
         });
         let keys = web::Data::new(JwtKeys::new(&config.shared.jwt_secret));
+        let document = openapi::ApiDoc::openapi();
         let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("cannot bind {}:{} (INGRESS_HOST/INGRESS_PORT)", config.host, config.port))?;
         let port = listener.local_addr()?.port();
@@ -114,7 +118,10 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(keys.clone())
                 .configure(http::extractor_errors)
+                .app_data(pool_data.clone())
                 .route("/health", web::get().to(http::health))
+                .route("/ready", web::get().to(http::ready))
+                .configure(|config| omie_sync_platform::openapi::serve(config, &document))
                 .route("/api/v1/webhooks/omie/users", web::post().to(webhook::receive))
                 .configure(admin::routes)
                 .default_service(web::to(http::not_found))

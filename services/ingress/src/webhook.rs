@@ -1,6 +1,9 @@
 //! `POST /api/v1/webhooks/omie/users`, answered as the README's webhook table says. The handler records facts
 //! only; the tag filter and every user decision belong to the projector.
 
+// utoipa's `params(Query)` expands to a path the lint flags as needlessly qualified.
+#![allow(unused_qualifications)]
+
 use std::num::NonZeroU32;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,17 +17,31 @@ use omie_sync_events::{
     Actor, ActorKind, ClientDeleted, ClientUpserted, Envelope, Event, RecordSource, UnprocessableReason, WebhookMeta,
     WebhookUnprocessable, ids,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use omie_sync_platform::problem::Problem;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::registry::Integration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WebhookQuery {
+    /// The integration's webhook token, when one was rotated (part of the URL pasted into Omie).
     token: Option<String>,
+}
+
+/// The answer Omie gets: a ping's pong, or the event id the webhook was recorded as.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAnswer {
+    /// `pong` or `recorded`.
+    #[schema(example = "recorded")]
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<Uuid>,
 }
 
 /// Per-app-key rate limiting. Only known app keys are counted, so the key space stays bounded.
@@ -45,6 +62,21 @@ impl WebhookLimiter {
     }
 }
 
+/// Omie's webhook: recorded in the event log before the 200, so an acknowledged webhook is never
+/// lost, and deduplicated on `messageId`. A body that names an unknown record shape is recorded as
+/// unprocessable and still answered 200, so Omie does not retry it forever.
+#[utoipa::path(
+    post, path = "/api/v1/webhooks/omie/users", tag = "webhooks", params(WebhookQuery),
+    request_body(content = Object, description = "Omie's webhook body (`messageId`, `topic`, `event`, `author`, `appKey`, …) or its `{\"ping\": \"omie\"}`"),
+    responses(
+        (status = 200, body = WebhookAnswer),
+        (status = 400, description = "`invalid-json`: the body is not a JSON object or not an Omie webhook", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unknown-app-key` (no integration has the body's `appKey`) or `invalid-webhook-token` (`?token=` missing or wrong)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload-too-large`: over `WEBHOOK_BODY_LIMIT_BYTES`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate-limited`: too many webhooks for this app key; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`broker-unavailable`: the event log did not acknowledge in time; nothing was recorded, retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn receive(
     request: HttpRequest,
     payload: web::Payload,
@@ -60,7 +92,7 @@ pub async fn receive(
     let body = WebhookBody::deserialize(&raw)
         .map_err(|error| ApiError::InvalidJson(format!("the body is not an Omie webhook: {error}")))?;
     if body.ping.is_some() && body.app_key.is_none() {
-        return Ok(HttpResponse::Ok().json(json!({"status": "pong"})));
+        return Ok(HttpResponse::Ok().json(WebhookAnswer { status: "pong", event_id: None }));
     }
     let app_key = body.app_key.as_deref().ok_or(ApiError::MissingAppKey)?;
     let integration = state.registry.lookup(app_key).ok_or_else(|| {
@@ -79,7 +111,7 @@ pub async fn receive(
         ApiError::BrokerUnavailable
     })?;
     tracing::info!(event_id = %envelope.id, event_type = envelope.type_name(), tenant_id = %envelope.tenant_id, "webhook recorded");
-    Ok(HttpResponse::Ok().json(json!({"status": "recorded", "event_id": envelope.id})))
+    Ok(HttpResponse::Ok().json(WebhookAnswer { status: "recorded", event_id: Some(envelope.id) }))
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual larger body is a 413.
@@ -183,6 +215,8 @@ fn omie_author(author: Option<&Value>) -> Actor {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn body(value: Value) -> (WebhookBody, Value) {

@@ -130,7 +130,7 @@ async fn load_state<'a>(
     let mut app_keys = Vec::new();
     let mut sync_ids = BTreeSet::new();
     let mut completed = Vec::new();
-    let mut guard_errors = Vec::new();
+    let mut errors_by_id = Vec::new();
     for envelope in envelopes {
         tenants.insert(envelope.tenant_id);
         event_ids.push(envelope.id);
@@ -144,9 +144,10 @@ async fn load_state<'a>(
             Event::ClientDeleted(deleted) => codes.extend(omie_code_of(&deleted.record)),
             Event::CredentialsSet(credentials) => app_keys.push(credentials.app_key.clone()),
             Event::SyncCompleted(done) => completed.push((envelope.tenant_id, done.sync_id)),
+            Event::ErrorArchived(archived) => errors_by_id.push(archived.error_id),
             Event::DeactivationConfirmed(confirmed) => {
                 completed.push((envelope.tenant_id, confirmed.sync_id));
-                guard_errors.push(ids::event_error_id(
+                errors_by_id.push(ids::event_error_id(
                     envelope.tenant_id,
                     ids::sync_completed_event_id(confirmed.sync_id),
                     ErrorKind::MassDeactivationBlocked.as_str(),
@@ -185,7 +186,7 @@ async fn load_state<'a>(
             state.sync_runs.insert(run.id, run);
         }
     }
-    for error in errors::by_ids(conn, &guard_errors).await? {
+    for error in errors::by_ids(conn, &errors_by_id).await? {
         state.errors.insert(error.id, error);
     }
     if !completed.is_empty() {

@@ -15,12 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpResponse, web};
+use actix_web::{App, web};
 use anyhow::Context as _;
 use omie_sync_platform::auth::JwtKeys;
-use omie_sync_platform::problem::{Problem, types};
-use omie_sync_platform::{http, kafka};
-use omie_sync_store::PgPool;
+use omie_sync_platform::{http, kafka, openapi};
 use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -73,6 +71,8 @@ impl Application {
         let consumer_task = tokio::spawn(consumer::run(consumer, pool.clone(), scope, batching, shutdown));
 
         let keys = web::Data::new(JwtKeys::new(&config.shared.jwt_secret));
+        let webhook_base = web::Data::new(api::WebhookBase(config.shared.public_base_url.clone()));
+        let document = <api::ApiDoc as utoipa::OpenApi>::openapi();
         let pool_data = web::Data::new(pool);
         let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("cannot bind {}:{} (PROJECTOR_HOST/PROJECTOR_PORT)", config.host, config.port))?;
@@ -81,9 +81,11 @@ impl Application {
             App::new()
                 .app_data(keys.clone())
                 .app_data(pool_data.clone())
+                .app_data(webhook_base.clone())
                 .configure(http::extractor_errors)
                 .route("/health", web::get().to(http::health))
-                .route("/ready", web::get().to(ready))
+                .route("/ready", web::get().to(http::ready))
+                .configure(|config| openapi::serve(config, &document))
                 .configure(api::routes)
                 .default_service(web::to(http::not_found))
         })
@@ -111,13 +113,5 @@ impl Application {
         let _ = self.stop.consumer.send(true);
         self.consumer.await.context("the consumer task panicked")?;
         served.context("the HTTP server failed")
-    }
-}
-
-/// Readiness: the database answers.
-async fn ready(pool: web::Data<PgPool>) -> HttpResponse {
-    match pool.get().await {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-        Err(_) => Problem::new(types::SERVICE_UNAVAILABLE, "the database is unavailable").retry_after(2).to_response(),
     }
 }

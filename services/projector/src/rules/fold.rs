@@ -13,10 +13,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use omie_sync_events::omie::OmieClient;
 use omie_sync_events::{
-    ClientUpserted, CredentialsSet, Envelope, Event, UnprocessableReason, WebhookUnprocessable, ids,
+    ClientUpserted, CredentialsSet, Envelope, ErrorArchived, Event, UnprocessableReason, WebhookUnprocessable, ids,
 };
 use omie_sync_platform::secrets::mask;
-use omie_sync_store::errors::{ErrorEvent, ImportError, STATUS_OPEN, STATUS_RESOLVED};
+use omie_sync_store::errors::{ErrorEvent, ImportError, STATUS_ARCHIVED, STATUS_OPEN, STATUS_RESOLVED};
 use omie_sync_store::events::EventRow;
 use omie_sync_store::history::HistoryEntry;
 use omie_sync_store::integrations::Integration;
@@ -266,14 +266,40 @@ pub fn decide(state: &State, logged: LoggedEvent<'_>) -> Changes {
             }
         }
         Event::DeactivationConfirmed(confirmed) => confirm_deactivation(state, &mut draft, confirmed.sync_id),
+        Event::ErrorArchived(archived) => archive_error(state, &mut draft, archived),
         Event::WebhookTokenRotated(rotated) => {
             let mut integration = integration_of(state, envelope);
             integration.webhook_token_sealed = Some(rotated.token_sealed.clone());
-            draft.configure(integration, "webhook_token_rotated", json!({}));
+            integration.webhook_token_masked = rotated.token_masked.clone();
+            draft.configure(integration, "webhook_token_rotated", json!({"token": rotated.token_masked}));
         }
     }
     count_for_sync(state, &mut draft);
     draft.finish()
+}
+
+/// An admin set an error aside. Archiving an archived error (or another tenant's, or an unknown
+/// one) changes nothing; the next failing event of the record and kind reopens it.
+fn archive_error(state: &State, draft: &mut Draft<'_>, archived: &ErrorArchived) {
+    let envelope = draft.logged.envelope;
+    let Some(error) = state
+        .errors
+        .get(&archived.error_id)
+        .filter(|error| error.tenant_id == envelope.tenant_id && error.status != STATUS_ARCHIVED)
+    else {
+        draft.verdict = Verdict::Ignored;
+        return;
+    };
+    draft.history(
+        "error_archived",
+        error.omie_code,
+        json!({"error_id": error.id, "kind": error.kind, "reason": archived.reason}),
+    );
+    draft.errors.push(ImportError {
+        status: STATUS_ARCHIVED.into(),
+        archived: Some(json!({"at": envelope.recorded_at, "by": draft.actor(), "reason": archived.reason})),
+        ..error.clone()
+    });
 }
 
 /// An admin confirmed what the guard blocked: deactivate the users the run's listing missed
@@ -573,6 +599,7 @@ fn open_error(
                 last_event_id: envelope.id,
                 last_seen_at: at,
                 resolved_at: None,
+                archived: None,
                 ..existing.clone()
             }
         }
@@ -593,6 +620,7 @@ fn open_error(
                 first_seen_at: at,
                 last_seen_at: at,
                 resolved_at: None,
+                archived: None,
             }
         }
     };
@@ -678,6 +706,7 @@ fn integration_of(state: &State, envelope: &Envelope) -> Integration {
         connection_detail: None,
         connection_tested_at: None,
         connection_tested_by: None,
+        webhook_token_masked: None,
     });
     integration.updated_at = envelope.recorded_at;
     integration.last_event_id = envelope.id;

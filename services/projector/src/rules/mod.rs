@@ -3,6 +3,7 @@
 //! in one transaction with the offsets.
 
 pub mod email;
+pub mod explain;
 pub mod fold;
 pub mod record;
 

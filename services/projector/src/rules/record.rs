@@ -20,6 +20,19 @@ impl ErrorKind {
     pub const RECORD_KINDS: [ErrorKind; 4] =
         [ErrorKind::MissingName, ErrorKind::MissingEmail, ErrorKind::InvalidEmail, ErrorKind::DuplicateEmail];
 
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::MissingName,
+        ErrorKind::MissingEmail,
+        ErrorKind::InvalidEmail,
+        ErrorKind::DuplicateEmail,
+        ErrorKind::UnprocessableWebhook,
+        ErrorKind::MassDeactivationBlocked,
+    ];
+
+    pub fn parse(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::MissingName => "missing_name",
