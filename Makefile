@@ -33,8 +33,9 @@ lint: ## rustfmt and clippy, warnings are errors
 	cargo clippy --workspace --all-targets -- -D warnings
 
 .PHONY: schemas
-schemas: ## Regenerate schemas/ from the Rust types
+schemas: ## Regenerate schemas/ (event JSON Schemas, OpenAPI documents) from the Rust code
 	UPDATE_SCHEMAS=1 cargo test -p omie-sync-events --test schemas_drift
+	UPDATE_SCHEMAS=1 cargo test -p omie-sync-e2e --test openapi the_checked_in_documents_match_the_code
 
 .PHONY: token
 token: ## Print an admin token for the demo tenant (TENANT=<uuid> ROLE=admin|financeiro to change)

@@ -3,6 +3,7 @@
 //! HTTP. Nothing is mocked except Omie itself.
 
 pub mod db;
+pub mod fixtures;
 pub mod stack;
 pub mod stream;
 

@@ -173,6 +173,13 @@ impl Stack {
             .expect("projector answers")
     }
 
+    /// A projector read: status and JSON body (null when the body is not JSON).
+    pub async fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = self.read(path, token).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Configures a tenant through the admin API and waits until ingress accepts its app key.
     pub async fn configure(&self, tenant_id: Uuid, app_key: &str, app_secret: &str, tag: &str) {
         let token = self.token(tenant_id, Role::Admin);

@@ -73,11 +73,15 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[User]) -> Result<(), S
     Ok(())
 }
 
+/// Fewer digits than this search Omie codes, not documents.
+const MIN_DOCUMENT_DIGITS: usize = 4;
+
 /// Which users a page holds.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
     pub active: Option<bool>,
-    /// Part of the name, e-mail or document (punctuation ignored), or the whole Omie code.
+    /// Part of the name or e-mail, at least four digits of the document (punctuation ignored), or
+    /// the whole Omie code.
     pub search: Option<String>,
 }
 
@@ -104,7 +108,10 @@ pub async fn page(
         let document_digits = regexp_replace(users::document, "[^0-9]", "", "g");
         let mut matches: Condition<users::table> =
             Box::new(users::name.ilike(pattern.clone()).nullable().or(users::email.ilike(pattern).nullable()));
-        if !digits.is_empty() {
+        // Only a query shaped like a CPF/CNPJ (or part of one) searches documents: the digits of an
+        // e-mail or a short code would match unrelated documents.
+        let document_like = search.chars().all(|c| c.is_ascii_digit() || ".-/ ".contains(c));
+        if document_like && digits.len() >= MIN_DOCUMENT_DIGITS {
             matches = Box::new(matches.or(document_digits.like(contains_pattern(&digits))));
         }
         if let Ok(code) = search.trim().parse::<i64>() {

@@ -86,6 +86,16 @@ fn search_of(search: Option<&str>) -> Result<Option<String>, ReadError> {
     }
 }
 
+fn instant_of(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ReadError> {
+    value
+        .map(|value| {
+            DateTime::parse_from_rfc3339(value).map(|instant| instant.with_timezone(&Utc)).map_err(|_| {
+                ReadError::InvalidQuery(format!("{name} must be an RFC 3339 instant, e.g. 2026-12-01T00:00:00Z"))
+            })
+        })
+        .transpose()
+}
+
 fn one_of(name: &str, value: Option<&str>, allowed: &[&str]) -> Result<Option<String>, ReadError> {
     match value {
         Some(value) if !allowed.contains(&value) => {
@@ -138,8 +148,10 @@ async fn integration(
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Only active (`true`) or inactive (`false`) users.
-    active: Option<bool>,
-    /// Part of the name, e-mail or document (punctuation ignored), or the whole Omie code.
+    #[param(value_type = Option<bool>)]
+    active: Option<String>,
+    /// Part of the name or e-mail, four or more digits of the CPF/CNPJ (punctuation ignored), or
+    /// the whole Omie code.
     q: Option<String>,
     /// Page size, 1–1000 (default 100).
     limit: Option<i64>,
@@ -163,7 +175,13 @@ async fn list_users(
 ) -> Result<HttpResponse, ReadError> {
     let limit = limit_of(query.limit)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let filter = UserFilter { active: query.active, search: search_of(query.q.as_deref())? };
+    let active = match query.active.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(ReadError::InvalidQuery("active must be true or false".into())),
+    };
+    let filter = UserFilter { active, search: search_of(query.q.as_deref())? };
     let tenant = caller.tenant_id();
     let mut conn = connect(&pool).await?;
     let page = users::page(&mut conn, tenant, &filter, after, limit).await?;
@@ -332,9 +350,11 @@ pub struct HistoryQuery {
     /// Part of the actor's name, e-mail or id.
     actor: Option<String>,
     /// From this instant on (RFC 3339, inclusive).
-    from: Option<DateTime<Utc>>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    from: Option<String>,
     /// Before this instant (RFC 3339, exclusive).
-    until: Option<DateTime<Utc>>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    until: Option<String>,
     /// Page size, 1–1000 (default 100).
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
@@ -357,7 +377,9 @@ async fn list_history(
 ) -> Result<HttpResponse, ReadError> {
     let limit = limit_of(query.limit)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    if let (Some(from), Some(until)) = (query.from, query.until)
+    let from = instant_of("from", query.from.as_deref())?;
+    let until = instant_of("until", query.until.as_deref())?;
+    if let (Some(from), Some(until)) = (from, until)
         && from >= until
     {
         return Err(ReadError::InvalidQuery("from must be before until".into()));
@@ -373,8 +395,8 @@ async fn list_history(
         actions,
         actor_kind: one_of("actor_kind", query.actor_kind.as_deref(), &ACTOR_KINDS)?,
         actor: search_of(query.actor.as_deref())?,
-        from: query.from,
-        until: query.until,
+        from,
+        until,
     };
     let mut conn = connect(&pool).await?;
     let page = history::page(&mut conn, caller.tenant_id(), &filter, after, limit).await?;

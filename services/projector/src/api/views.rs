@@ -143,9 +143,12 @@ impl IntegrationView {
 pub struct LastChangeView {
     pub at: DateTime<Utc>,
     pub event_id: Uuid,
-    /// The projector's verdict: `created`, `updated`, `deactivated:<reason>`, `reactivated`, …
-    #[schema(example = "updated")]
+    /// The projector's verdict: `created`, `updated`, `deactivated`, `reactivated`, …
+    #[schema(example = "deactivated")]
     pub why: String,
+    /// For a deactivation, its reason (`untagged`, `inactive_in_omie`, `deleted_in_omie`,
+    /// `missing_in_omie`).
+    #[schema(example = "untagged")]
     pub detail: Option<String>,
 }
 
@@ -169,18 +172,13 @@ pub struct UserView {
 impl UserView {
     /// `timeline` is the entry of the user's last event, when that event touched the record.
     pub fn new(user: User, timeline: Option<&TimelineEntry>) -> UserView {
-        let why = match (timeline, &user.deactivation_reason) {
-            (Some(entry), _) => entry.verdict.clone(),
-            (None, Some(reason)) if !user.active => format!("deactivated:{reason}"),
-            (None, _) => "updated".into(),
+        let (why, detail) = match (timeline, &user.deactivation_reason) {
+            (Some(entry), _) => (entry.verdict.clone(), entry.detail.clone()),
+            (None, Some(reason)) if !user.active => ("deactivated".to_owned(), Some(reason.clone())),
+            (None, _) => ("updated".to_owned(), None),
         };
         UserView {
-            last_change: LastChangeView {
-                at: user.updated_at,
-                event_id: user.last_event_id,
-                why,
-                detail: timeline.and_then(|entry| entry.detail.clone()),
-            },
+            last_change: LastChangeView { at: user.updated_at, event_id: user.last_event_id, why, detail },
             id: user.id,
             omie_code: user.omie_code,
             name: user.name,
@@ -288,7 +286,7 @@ pub struct TimelineView {
     #[schema(example = "omie.client.upserted")]
     pub event_type: String,
     /// `created`, `updated`, `unchanged`, `skipped-untagged`, `skipped-inactive`, `failed:<kind>`,
-    /// `duplicate-delivery`, `stale`, `deactivated:<reason>`, `reactivated`, …
+    /// `duplicate-delivery`, `stale`, `deactivated` (with the reason in `detail`), `reactivated`, …
     #[schema(example = "failed:invalid_email")]
     pub verdict: String,
     pub detail: Option<String>,

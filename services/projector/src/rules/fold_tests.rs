@@ -349,3 +349,36 @@ fn a_confirmed_mass_deactivation_deactivates_the_missing_and_resolves_the_guard(
     let again = folder.apply(&envelope(9_501, Event::DeactivationConfirmed(DeactivationConfirmed { sync_id })));
     assert!(again.missing_in_omie.is_empty() && again.history.is_empty(), "a second confirmation changes nothing");
 }
+
+#[test]
+fn an_archived_error_stays_archived_until_the_record_fails_again() {
+    let mut folder = Folder::new();
+    folder.apply(&upsert(1, record(7, "Sete", "sete@@", &["Espresso"], false)));
+    let id = folder.error(7, ErrorKind::InvalidEmail).expect("opened").id;
+    let archive = |event_id: u128| {
+        let mut envelope =
+            envelope(event_id, Event::ErrorArchived(ErrorArchived { error_id: id, reason: Some("antigo".into()) }));
+        envelope.actor =
+            Actor { kind: ActorKind::EspressoUser, id: Some("u-9".into()), name: Some("Bia".into()), email: None };
+        envelope
+    };
+    let archived = folder.apply(&archive(2));
+    assert_eq!(actions(&archived), ["error_archived"]);
+    let error = folder.error(7, ErrorKind::InvalidEmail).expect("kept");
+    assert_eq!(error.status, STATUS_ARCHIVED);
+    assert_eq!(error.archived.as_ref().map(|archived| archived["by"]["name"].clone()), Some(json!("Bia")));
+    assert_eq!(error.archived.as_ref().map(|archived| archived["reason"].clone()), Some(json!("antigo")));
+
+    let again = folder.apply(&archive(3));
+    assert_eq!(again.verdict, Verdict::Ignored);
+    assert!(again.errors.is_empty() && again.history.is_empty());
+    let stranger =
+        folder.apply(&envelope(4, Event::ErrorArchived(ErrorArchived { error_id: Uuid::from_u128(99), reason: None })));
+    assert_eq!(stranger.verdict, Verdict::Ignored);
+
+    folder.apply(&upsert(5, record(7, "Sete", "sete@@", &["Espresso"], false)));
+    let error = folder.error(7, ErrorKind::InvalidEmail).expect("kept");
+    assert_eq!((error.status.as_str(), error.occurrences, error.archived.is_none()), (STATUS_OPEN, 2, true));
+    folder.apply(&upsert(6, record(7, "Sete", "sete@empresa.com.br", &["Espresso"], false)));
+    assert_eq!(folder.error(7, ErrorKind::InvalidEmail).expect("kept").status, STATUS_RESOLVED);
+}
