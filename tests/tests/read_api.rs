@@ -211,21 +211,45 @@ async fn lists_filter_search_and_page_without_losing_or_repeating_rows() {
     assert_eq!(errors["items"], json!([]));
     let (_, found) = stack.get_json("/api/v1/errors?q=pessoa%20030", &token).await;
     assert_eq!(found["items"][0]["omie_code"], 30);
-    let paged_errors = all_pages(&stack, "/api/v1/errors?limit=4", &token, async || {}).await;
-    assert_eq!(paged_errors.len(), 6);
-    assert_eq!(ids(&paged_errors).into_iter().collect::<HashSet<_>>().len(), 6);
+    // Errors and history page the same way while failing records and new users keep arriving.
+    let mut failing_code = 200;
+    let paged_errors = all_pages(&stack, "/api/v1/errors?limit=4", &token, async || {
+        failing_code += 1;
+        let body = webhook(APP_KEY, INCLUDED, &person(failing_code, "", true), "Ana Cadastro");
+        assert_eq!(stack.post_webhook(body, "").await.status(), 200);
+    })
+    .await;
+    let error_ids = ids(&paged_errors);
+    assert_eq!(error_ids.iter().collect::<HashSet<_>>().len(), error_ids.len(), "no error repeated");
+    assert!(paged_errors.iter().filter(|error| error["omie_code"].as_i64() <= Some(60)).count() == 6, "none lost");
 
     let arrived = next_code - 100;
-    stack.wait_applied(recorded + arrived).await;
+    stack.wait_applied(recorded + arrived + (failing_code - 200)).await;
+    let filtered = "/api/v1/history?limit=1000&action=user_created,user_deactivated";
+    let (_, snapshot) = stack.get_json(filtered, &token).await;
+    let snapshot = ids(snapshot["items"].as_array().expect("items"));
+    assert_eq!(snapshot.len() as i64, 54 + arrived + 3);
     let history =
-        all_pages(&stack, "/api/v1/history?limit=9&action=user_created,user_deactivated", &token, async || {}).await;
-    assert_eq!(history.len() as i64, 54 + arrived + 3);
-    assert_eq!(ids(&history).into_iter().collect::<HashSet<_>>().len(), history.len());
+        all_pages(&stack, "/api/v1/history?limit=9&action=user_created,user_deactivated", &token, async || {
+            next_code += 1;
+            let body = webhook(
+                APP_KEY,
+                INCLUDED,
+                &person(next_code, &format!("nova{next_code}@empresa-demo.com.br"), true),
+                "Ana Cadastro",
+            );
+            assert_eq!(stack.post_webhook(body, "").await.status(), 200);
+        })
+        .await;
+    let seen: HashSet<String> = ids(&history).into_iter().collect();
+    assert_eq!(seen.len(), history.len(), "no history row repeated");
+    assert!(snapshot.iter().all(|id| seen.contains(id)), "no history row lost");
+    stack.wait_applied(recorded + (next_code - 100) + (failing_code - 200)).await;
     let count = async |query: &str| -> usize {
         all_pages(&stack, &format!("/api/v1/history?limit=1000&{query}"), &token, async || {}).await.len()
     };
     assert_eq!(count("action=user_created&actor_kind=omie_user&actor=bruno").await, 30);
-    assert_eq!(count("action=import_failed&actor=ANA%20CADASTRO").await, 6);
+    assert_eq!(count("action=import_failed&actor=ANA%20CADASTRO").await as i64, 6 + failing_code - 200);
     assert_eq!(count("actor_kind=espresso_user").await, 3, "the three configuration commands");
     assert_eq!(count("until=2001-01-01T00:00:00Z").await, 0);
     let everything = count("").await;

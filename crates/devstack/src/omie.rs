@@ -10,6 +10,7 @@ use tokio::time::{Instant, sleep};
 
 use crate::api::Api;
 
+const CONFIGURED_TIMEOUT: Duration = Duration::from_secs(30);
 const SYNC_TIMEOUT: Duration = Duration::from_secs(600);
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL_EVERY: Duration = Duration::from_millis(200);
@@ -29,6 +30,17 @@ pub struct OmieReport {
 
 /// Tests the connection and runs a full sync; the progress bar follows the sync projection.
 pub async fn connect_and_sync(api: &Api, token: &str, report: &mut OmieReport) -> Result<()> {
+    // The commands are in the log; the ingress reads the stored keys once the projector applied them.
+    let clock = Instant::now();
+    while !api.read(token, "/api/v1/integration").await?.is_some_and(|integration| integration["configured"] == true) {
+        if clock.elapsed() > CONFIGURED_TIMEOUT {
+            bail!(
+                "the projector did not apply the credentials within {} s; is it running?",
+                CONFIGURED_TIMEOUT.as_secs()
+            );
+        }
+        sleep(POLL_EVERY).await;
+    }
     let tested = api.post(token, "/api/v1/integrations/omie/test-connection", &json!({})).await?;
     let outcome = tested["outcome"].as_str().unwrap_or("unknown");
     report.connection = format!("{outcome} ({})", tested["detail"].as_str().unwrap_or_default());
