@@ -31,7 +31,7 @@ pub async fn create_topic(brokers: &str, name: &str, partitions: i32) {
     }
 }
 
-fn shared_config(database_url: &str, brokers: &str, topic: &str) -> SharedConfig {
+pub fn shared_config(database_url: &str, brokers: &str, topic: &str) -> SharedConfig {
     SharedConfig {
         database_url: database_url.into(),
         kafka_brokers: brokers.into(),

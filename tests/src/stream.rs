@@ -1,11 +1,12 @@
 //! Deterministic synthetic event streams, produced straight to the log: duplicates, redeliveries,
-//! deletes, tag flips, inactive flips, e-mail collisions, stale sync rows and config changes.
+//! deletes, tag flips, inactive flips, e-mail collisions, stale sync rows, config changes and
+//! archive commands.
 
 use chrono::{DateTime, Duration, Utc};
 use omie_sync_events::envelope::SCHEMA_VERSION;
 use omie_sync_events::{
-    Actor, ActorKind, ClientDeleted, ClientUpserted, CredentialsSet, Envelope, Event, RecordSource, TagSet,
-    WebhookMeta, ids,
+    Actor, ActorKind, ClientDeleted, ClientUpserted, CredentialsSet, Envelope, ErrorArchived, Event, RecordSource,
+    TagSet, WebhookMeta, ids,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -58,6 +59,13 @@ pub fn synthetic(seed: u64, tenants: usize, events_per_tenant: usize) -> Vec<Env
                 })
             } else if roll < 0.18 {
                 Event::TagSet(TagSet { tag: if rng.random_bool(0.8) { "Espresso" } else { "Viagem" }.into() })
+            } else if roll < 0.22 {
+                let kind =
+                    ["missing_name", "missing_email", "invalid_email", "duplicate_email"][rng.random_range(0..4)];
+                Event::ErrorArchived(ErrorArchived {
+                    error_id: ids::record_error_id(tenant_id, code, kind),
+                    reason: rng.random_bool(0.5).then(|| "arquivado no teste".to_owned()),
+                })
             } else {
                 let stale = rng.random_bool(0.05);
                 Event::ClientUpserted(ClientUpserted {
@@ -67,7 +75,7 @@ pub fn synthetic(seed: u64, tenants: usize, events_per_tenant: usize) -> Vec<Env
                 })
             };
             let subject = match &event {
-                Event::TagSet(_) => None,
+                Event::TagSet(_) | Event::ErrorArchived(_) => None,
                 _ => Some(code),
             };
             stream.push(next(event, subject, &mut rng, &mut clock));

@@ -66,6 +66,10 @@ pub enum Event {
     DeactivationConfirmed(DeactivationConfirmed),
     #[serde(rename = "error.archived")]
     ErrorArchived(ErrorArchived),
+    #[serde(rename = "operator.replay_started")]
+    ReplayStarted(ReplayStarted),
+    #[serde(rename = "operator.replay_finished")]
+    ReplayFinished(ReplayFinished),
 }
 
 impl Event {
@@ -86,11 +90,13 @@ impl Event {
             Event::SyncFailed(_) => "sync.failed",
             Event::DeactivationConfirmed(_) => "sync.deactivation_confirmed",
             Event::ErrorArchived(_) => "error.archived",
+            Event::ReplayStarted(_) => "operator.replay_started",
+            Event::ReplayFinished(_) => "operator.replay_finished",
         }
     }
 
     /// Every type name of the catalog, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 14] = [
+    pub const TYPE_NAMES: [&'static str; 16] = [
         "omie.client.upserted",
         "omie.client.deleted",
         "omie.webhook.unprocessable",
@@ -105,6 +111,8 @@ impl Event {
         "sync.failed",
         "sync.deactivation_confirmed",
         "error.archived",
+        "operator.replay_started",
+        "operator.replay_finished",
     ];
 }
 
@@ -318,6 +326,66 @@ pub struct ErrorArchived {
     pub error_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// What a replay does with what it rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayMode {
+    /// Build aside, then swap into the live projections.
+    Rebuild,
+    /// Build aside, compare with live, change nothing.
+    DryRun,
+    /// Build a past state aside (`--until`) and keep it for inspection.
+    PastState,
+}
+
+/// Which part of the log a replay folds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplayScope {
+    /// One tenant, or every tenant when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<Uuid>,
+    /// `--until` as given (an RFC 3339 instant or an offset), when the replay stops early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// `operator.replay_started`: an operator began folding the log aside. One per tenant in scope,
+/// so each tenant's history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplayStarted {
+    pub replay_id: Uuid,
+    pub mode: ReplayMode,
+    pub scope: ReplayScope,
+}
+
+/// What a replay found or changed, counted against the live projections.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplayCounts {
+    pub events_read: u64,
+    pub events_applied: u64,
+    pub users_created: u64,
+    pub users_updated: u64,
+    pub users_deactivated: u64,
+    pub users_reactivated: u64,
+    pub users_removed: u64,
+    pub errors_opened: u64,
+    pub errors_resolved: u64,
+    pub errors_changed: u64,
+}
+
+/// `operator.replay_finished`: the replay ended (`completed`, or `failed` with the reason).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplayFinished {
+    pub replay_id: Uuid,
+    pub mode: ReplayMode,
+    pub scope: ReplayScope,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub counts: ReplayCounts,
+    pub duration_ms: u64,
 }
 
 /// A log record that is not a v1 envelope of this catalog.

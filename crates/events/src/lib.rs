@@ -12,7 +12,7 @@ pub mod schema;
 
 pub use envelope::{
     Actor, ActorKind, ClientDeleted, ClientUpserted, ConnectionOutcome, ConnectionTested, CredentialsSet,
-    DeactivationConfirmed, DecodeError, Envelope, ErrorArchived, Event, RecordSource, SyncCompleted, SyncFailed,
-    SyncPageFetched, SyncRequested, TagSet, Template, TemplateSet, UnprocessableReason, WebhookMeta,
-    WebhookTokenRotated, WebhookUnprocessable,
+    DeactivationConfirmed, DecodeError, Envelope, ErrorArchived, Event, RecordSource, ReplayCounts, ReplayFinished,
+    ReplayMode, ReplayScope, ReplayStarted, SyncCompleted, SyncFailed, SyncPageFetched, SyncRequested, TagSet,
+    Template, TemplateSet, UnprocessableReason, WebhookMeta, WebhookTokenRotated, WebhookUnprocessable,
 };

@@ -5,8 +5,8 @@ use schemars::{JsonSchema, Schema, schema_for};
 
 use crate::envelope::{
     ClientDeleted, ClientUpserted, ConnectionTested, CredentialsSet, DeactivationConfirmed, Envelope, ErrorArchived,
-    SyncCompleted, SyncFailed, SyncPageFetched, SyncRequested, TagSet, TemplateSet, WebhookTokenRotated,
-    WebhookUnprocessable,
+    ReplayFinished, ReplayStarted, SyncCompleted, SyncFailed, SyncPageFetched, SyncRequested, TagSet, TemplateSet,
+    WebhookTokenRotated, WebhookUnprocessable,
 };
 use crate::omie::{OmieClient, WebhookBody};
 
@@ -31,6 +31,8 @@ pub fn all() -> Vec<(String, Schema)> {
         entry::<SyncFailed>("events/sync.failed"),
         entry::<DeactivationConfirmed>("events/sync.deactivation_confirmed"),
         entry::<ErrorArchived>("events/error.archived"),
+        entry::<ReplayStarted>("events/operator.replay_started"),
+        entry::<ReplayFinished>("events/operator.replay_finished"),
         entry::<WebhookBody>("omie/webhook-body"),
         entry::<OmieClient>("omie/cliente-fornecedor"),
     ]

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod event_log;
 pub mod http;
 pub mod kafka;
 pub mod logging;

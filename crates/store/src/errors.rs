@@ -180,3 +180,12 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Im
     }
     Ok(import_errors::table.filter(import_errors::id.eq_any(ids)).select(ImportError::as_select()).load(conn).await?)
 }
+
+/// The errors of `tenants` (every tenant when `None`), for comparing two builds of the projections.
+pub async fn of_scope(conn: &mut AsyncPgConnection, tenants: Option<&[Uuid]>) -> Result<Vec<ImportError>, StoreError> {
+    let mut query = import_errors::table.select(ImportError::as_select()).into_boxed();
+    if let Some(tenants) = tenants {
+        query = query.filter(import_errors::tenant_id.eq_any(tenants.to_vec()));
+    }
+    Ok(query.load(conn).await?)
+}

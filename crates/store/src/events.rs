@@ -55,3 +55,8 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, tenant_id: Uuid, ids: &[Uuid])
         .load(conn)
         .await?)
 }
+
+/// Every tenant the log has told the projections about.
+pub async fn tenants(conn: &mut AsyncPgConnection) -> Result<Vec<Uuid>, StoreError> {
+    Ok(events::table.select(events::tenant_id).distinct().order(events::tenant_id).load(conn).await?)
+}

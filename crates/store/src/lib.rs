@@ -11,6 +11,7 @@ pub mod offsets;
 pub mod page;
 pub mod records;
 pub mod schema;
+pub mod shadow;
 pub mod sync_runs;
 pub mod timeline;
 pub mod users;

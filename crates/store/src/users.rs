@@ -152,3 +152,12 @@ pub async fn active_of_tenants(conn: &mut AsyncPgConnection, tenants: &[Uuid]) -
         .load(conn)
         .await?)
 }
+
+/// The users of `tenants` (every tenant when `None`), for comparing two builds of the projections.
+pub async fn of_scope(conn: &mut AsyncPgConnection, tenants: Option<&[Uuid]>) -> Result<Vec<User>, StoreError> {
+    let mut query = users::table.select(User::as_select()).into_boxed();
+    if let Some(tenants) = tenants {
+        query = query.filter(users::tenant_id.eq_any(tenants.to_vec()));
+    }
+    Ok(query.load(conn).await?)
+}

@@ -7,7 +7,6 @@ pub mod admin;
 pub mod config;
 pub mod error;
 pub mod openapi;
-pub mod producer;
 pub mod registry;
 pub mod sync;
 pub mod webhook;
@@ -28,7 +27,7 @@ use utoipa::OpenApi as _;
 
 pub use config::IngressConfig;
 
-use producer::EventLog;
+use omie_sync_platform::event_log::EventLog;
 use registry::Registry;
 use webhook::WebhookLimiter;
 

@@ -22,7 +22,7 @@ use omie_sync_events::{
 use omie_sync_store::{PgPool, StoreError, sync_runs};
 use uuid::Uuid;
 
-use crate::producer::EventLog;
+use omie_sync_platform::event_log::EventLog;
 
 /// Omie recommends at most 500 rows per page.
 pub const PAGE_SIZE: u32 = 500;

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod replay;
 pub mod rules;
 
 use std::sync::Arc;

@@ -1,4 +1,7 @@
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+use projector::replay::{self, ReplayArgs};
 use projector::{Application, ProjectorConfig};
 
 /// Folds the Omie sync event log into PostgreSQL and serves reads.
@@ -23,12 +26,26 @@ enum Command {
     },
     /// Consume the event log and serve the read API until Ctrl-C.
     Run(ProjectorConfig),
+    /// Rebuild the projections from the event log aside, then swap them in (all tenants or one);
+    /// `--dry-run` reports what would change, `--until` keeps a past state aside.
+    Replay(ReplayArgs),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     omie_sync_platform::logging::init();
-    match Cli::parse().command {
+    match run(Cli::parse().command).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            // 2, so a dry run's "differences found" (1) stays distinguishable from a failure.
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Migrate { database_url } => {
             let applied = omie_sync_store::migrate(&database_url)?;
             tracing::info!(applied, "migrations up to date");
@@ -38,6 +55,13 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(port = app.port(), "projector serving");
             app.run_until_stopped().await?;
         }
+        Command::Replay(args) => {
+            let report = replay::run(&args).await?;
+            print!("{}", report.render());
+            if args.dry_run && report.differences() {
+                return Ok(ExitCode::from(1));
+            }
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -267,6 +267,12 @@ pub fn decide(state: &State, logged: LoggedEvent<'_>) -> Changes {
         }
         Event::DeactivationConfirmed(confirmed) => confirm_deactivation(state, &mut draft, confirmed.sync_id),
         Event::ErrorArchived(archived) => archive_error(state, &mut draft, archived),
+        Event::ReplayStarted(started) => {
+            draft.history("replay_started", None, serde_json::to_value(started).unwrap_or_default());
+        }
+        Event::ReplayFinished(finished) => {
+            draft.history("replay_finished", None, serde_json::to_value(finished).unwrap_or_default());
+        }
         Event::WebhookTokenRotated(rotated) => {
             let mut integration = integration_of(state, envelope);
             integration.webhook_token_sealed = Some(rotated.token_sealed.clone());
