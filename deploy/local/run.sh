@@ -67,6 +67,7 @@ rm -rf "$STATE"
 mkdir -p "$STATE"
 BROKERS=$(deploy/local/broker.sh start "$STATE/broker")
 deploy/local/broker.sh topic "$STATE/broker" "$TOPIC" 3
+deploy/local/broker.sh topic "$STATE/broker" "$TOPIC.dlq" 1
 
 echo "Preparing database $DB_NAME..."
 psql "$DB_SERVER/postgres" -qAt -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME" >/dev/null

@@ -67,6 +67,7 @@ pub fn projector_config(database_url: &str, brokers: &str, topic: &str, group: &
         batch_max: 500,
         batch_wait_ms: 10,
         pool_size: 4,
+        dlq_topic: None,
     }
 }
 
@@ -110,6 +111,7 @@ impl Stack {
         let brokers = kafka_brokers();
         let topic = format!("omie-sync.events.test-{}", Uuid::new_v4().simple());
         create_topic(&brokers, &topic, 3).await;
+        create_topic(&brokers, &format!("{topic}.dlq"), 1).await;
         Stack::start_on(&brokers, &topic, adjust_ingress).await
     }
 

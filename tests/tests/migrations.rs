@@ -29,7 +29,7 @@ fn migrations_revert_and_reapply() {
     let db = TestDb::create();
     let migrated = tables(&db.url);
     assert!(migrated.contains(&"users".to_owned()) && migrated.contains(&"consumer_offsets".to_owned()));
-    let applied = 5;
+    let applied = 6;
     assert_eq!(omie_sync_store::revert_all(&db.url).expect("revert"), applied);
     assert_eq!(tables(&db.url), ["__diesel_schema_migrations"]);
     assert_eq!(omie_sync_store::migrate(&db.url).expect("migrate again"), applied);

@@ -135,6 +135,8 @@ diesel::table! {
         record_key -> Nullable<Text>,
         payload -> Nullable<Bytea>,
         reason -> Text,
+        redriven_at -> Nullable<Timestamptz>,
+        redriven_to -> Nullable<Text>,
     }
 }
 

@@ -16,19 +16,20 @@ use crate::{MIGRATIONS, StoreError};
 
 /// The projection tables, in an order that respects their references, with how to select one
 /// tenant's rows (`$1` is the array of tenants).
-const TABLES: [(&str, Option<&str>); 11] = [
-    ("integrations", Some("tenant_id = ANY($1)")),
-    ("events", Some("tenant_id = ANY($1)")),
-    ("omie_records", Some("tenant_id = ANY($1)")),
-    ("users", Some("tenant_id = ANY($1)")),
-    ("import_errors", Some("tenant_id = ANY($1)")),
-    ("error_events", Some("error_id IN (SELECT id FROM {schema}.import_errors WHERE tenant_id = ANY($1))")),
-    ("history", Some("tenant_id = ANY($1)")),
-    ("record_timeline", Some("tenant_id = ANY($1)")),
-    ("sync_runs", Some("tenant_id = ANY($1)")),
-    ("sync_seen", Some("sync_id IN (SELECT id FROM {schema}.sync_runs WHERE tenant_id = ANY($1))")),
-    // Undecodable records have no tenant: only a rebuild of every tenant replaces them.
-    ("dead_letters", None),
+///
+/// `dead_letters` is not among them: it is the operators' workspace (what was re-driven, when),
+/// and a rebuild finds the same undecodable records again anyway.
+const TABLES: [(&str, &str); 10] = [
+    ("integrations", "tenant_id = ANY($1)"),
+    ("events", "tenant_id = ANY($1)"),
+    ("omie_records", "tenant_id = ANY($1)"),
+    ("users", "tenant_id = ANY($1)"),
+    ("import_errors", "tenant_id = ANY($1)"),
+    ("error_events", "error_id IN (SELECT id FROM {schema}.import_errors WHERE tenant_id = ANY($1))"),
+    ("history", "tenant_id = ANY($1)"),
+    ("record_timeline", "tenant_id = ANY($1)"),
+    ("sync_runs", "tenant_id = ANY($1)"),
+    ("sync_seen", "sync_id IN (SELECT id FROM {schema}.sync_runs WHERE tenant_id = ANY($1))"),
 ];
 
 /// A schema name this module made: `replay_` and 32 hex digits.
@@ -75,36 +76,17 @@ impl Shadow {
     /// Replaces the live rows of `tenants` (every tenant when `None`) with the shadow's. Call it
     /// inside the live connection's transaction.
     pub async fn replace_live(&self, live: &mut AsyncPgConnection, tenants: Option<&[Uuid]>) -> Result<(), StoreError> {
-        for (table, _) in TABLES.iter().rev() {
-            match (tenants, condition(table, "public")) {
-                (None, _) => diesel::sql_query(format!("DELETE FROM public.{table}")).execute(live).await?,
-                (Some(tenants), Some(filter)) => {
-                    diesel::sql_query(format!("DELETE FROM public.{table} WHERE {filter}"))
-                        .bind::<Array<diesel::sql_types::Uuid>, _>(tenants)
-                        .execute(live)
-                        .await?
-                }
-                (Some(_), None) => 0,
-            };
+        let shadow = &self.0;
+        for (table, filter) in TABLES.iter().rev() {
+            let sql = format!("DELETE FROM public.{table} WHERE {}", scoped(filter, "public", tenants));
+            bound(diesel::sql_query(sql), tenants).execute(live).await?;
         }
-        for (table, _) in TABLES {
-            let shadow = &self.0;
-            match (tenants, condition(table, shadow)) {
-                (None, _) => {
-                    diesel::sql_query(format!("INSERT INTO public.{table} SELECT * FROM {shadow}.{table}"))
-                        .execute(live)
-                        .await?
-                }
-                (Some(tenants), Some(filter)) => {
-                    diesel::sql_query(format!(
-                        "INSERT INTO public.{table} SELECT * FROM {shadow}.{table} WHERE {filter}"
-                    ))
-                    .bind::<Array<diesel::sql_types::Uuid>, _>(tenants)
-                    .execute(live)
-                    .await?
-                }
-                (Some(_), None) => 0,
-            };
+        for (table, filter) in TABLES {
+            let sql = format!(
+                "INSERT INTO public.{table} SELECT * FROM {shadow}.{table} WHERE {}",
+                scoped(filter, shadow, tenants)
+            );
+            bound(diesel::sql_query(sql), tenants).execute(live).await?;
         }
         Ok(())
     }
@@ -117,26 +99,17 @@ impl Shadow {
         tenants: Option<&[Uuid]>,
     ) -> Result<Vec<(&'static str, i64)>, StoreError> {
         let mut counts = Vec::new();
-        for (table, _) in TABLES {
-            let filters = match tenants {
-                None => Some(("TRUE".to_owned(), "TRUE".to_owned())),
-                Some(_) => condition(table, "public").zip(condition(table, &self.0)),
-            };
-            let Some((live_filter, shadow_filter)) = filters else {
-                continue;
-            };
-            let shadow = &self.0;
-            let query = diesel::sql_query(format!(
+        let shadow = &self.0;
+        for (table, filter) in TABLES {
+            let (live_filter, shadow_filter) = (scoped(filter, "public", tenants), scoped(filter, shadow, tenants));
+            let sql = format!(
                 "SELECT count(*) AS rows FROM (\
                    (SELECT * FROM public.{table} WHERE {live_filter} EXCEPT ALL SELECT * FROM {shadow}.{table} WHERE {shadow_filter}) \
                    UNION ALL \
                    (SELECT * FROM {shadow}.{table} WHERE {shadow_filter} EXCEPT ALL SELECT * FROM public.{table} WHERE {live_filter})\
                  ) AS differing"
-            ));
-            let row: RowCount = match tenants {
-                None => query.get_result(live).await?,
-                Some(tenants) => query.bind::<Array<diesel::sql_types::Uuid>, _>(tenants).get_result(live).await?,
-            };
+            );
+            let row: RowCount = bound(diesel::sql_query(sql), tenants).get_result(live).await?;
             counts.push((table, row.rows));
         }
         Ok(counts)
@@ -149,12 +122,24 @@ struct RowCount {
     rows: i64,
 }
 
-/// The tenant filter of `table` with its sub-selects in `schema`.
-fn condition(table: &str, schema: &str) -> Option<String> {
-    TABLES
-        .iter()
-        .find(|(name, _)| *name == table)
-        .and_then(|(_, filter)| filter.map(|filter| filter.replace("{schema}", schema)))
+/// A table's tenant filter with its sub-selects in `schema`, or every row for every tenant.
+fn scoped(filter: &str, schema: &str, tenants: Option<&[Uuid]>) -> String {
+    match tenants {
+        Some(_) => filter.replace("{schema}", schema),
+        None => "TRUE".to_owned(),
+    }
+}
+
+/// Binds the tenants as `$1` when the query is scoped to some.
+fn bound(
+    query: diesel::query_builder::SqlQuery,
+    tenants: Option<&[Uuid]>,
+) -> diesel::query_builder::BoxedSqlQuery<'static, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+    let query = query.into_boxed();
+    match tenants {
+        Some(tenants) => query.bind::<Array<diesel::sql_types::Uuid>, _>(tenants.to_vec()),
+        None => query,
+    }
 }
 
 /// Takes the live offsets table for the rest of the transaction: the live projector's next batch

@@ -23,6 +23,7 @@ use omie_sync_store::{
 use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
+use crate::dlq::DeadLetterQueue;
 use crate::rules::record::ErrorKind;
 use crate::rules::{self, LoggedEvent, State, record};
 
@@ -54,13 +55,30 @@ pub struct OffsetScope {
     pub topic: String,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the dead-letter topic did not take a record: {0}")]
+    DeadLetterQueue(#[from] rdkafka::error::KafkaError),
+}
+
+impl From<diesel::result::Error> for ApplyError {
+    fn from(error: diesel::result::Error) -> ApplyError {
+        ApplyError::Store(StoreError::from(error))
+    }
+}
+
+/// Applies `batch` in one transaction with its offsets. Undecodable records go to `dlq` (when
+/// given) before the transaction commits, and to the `dead_letters` table within it.
 pub async fn apply_batch(
     conn: &mut AsyncPgConnection,
     scope: &OffsetScope,
     batch: &[LogRecord],
-) -> Result<BatchReport, StoreError> {
-    conn.transaction::<_, StoreError, _>(|conn| {
-        async move { apply_in_transaction(conn, scope, batch).await }.scope_boxed()
+    dlq: Option<&DeadLetterQueue>,
+) -> Result<BatchReport, ApplyError> {
+    conn.transaction::<_, ApplyError, _>(|conn| {
+        async move { apply_in_transaction(conn, scope, batch, dlq).await }.scope_boxed()
     })
     .await
 }
@@ -69,7 +87,8 @@ async fn apply_in_transaction(
     conn: &mut AsyncPgConnection,
     scope: &OffsetScope,
     batch: &[LogRecord],
-) -> Result<BatchReport, StoreError> {
+    dlq: Option<&DeadLetterQueue>,
+) -> Result<BatchReport, ApplyError> {
     let partitions: Vec<i32> =
         batch.iter().map(|record| record.partition).collect::<BTreeSet<_>>().into_iter().collect();
     let stored = offsets::lock(conn, &scope.group, &scope.topic, &partitions).await?;
@@ -90,6 +109,11 @@ async fn apply_in_transaction(
         }
     }
     report.dead_lettered = writes.dead_letters.len();
+    if let Some(dlq) = dlq {
+        for letter in &writes.dead_letters {
+            dlq.send(letter).await?;
+        }
+    }
 
     let mut state = load_state(conn, decoded.iter().map(|(_, envelope)| envelope)).await?;
     for (record, envelope) in &decoded {
@@ -256,6 +280,8 @@ impl Writes {
             record_key: record.key.as_deref().map(|key| String::from_utf8_lossy(key).into_owned()),
             payload: record.payload.clone(),
             reason,
+            redriven_at: None,
+            redriven_to: None,
         });
     }
 

@@ -24,9 +24,16 @@ pub struct ProjectorConfig {
     pub batch_wait_ms: u64,
     #[arg(long, env = "DATABASE_POOL_SIZE", value_name = "DATABASE_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub pool_size: u32,
+    /// Where undecodable records go; `<EVENTS_TOPIC>.dlq` when unset.
+    #[arg(long, env = "DLQ_TOPIC", value_name = "DLQ_TOPIC")]
+    pub dlq_topic: Option<String>,
 }
 
 impl ProjectorConfig {
+    pub fn dlq_topic(&self) -> String {
+        self.dlq_topic.clone().unwrap_or_else(|| format!("{}.dlq", self.shared.events_topic))
+    }
+
     /// The checks clap cannot make.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.shared.validate()

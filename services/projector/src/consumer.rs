@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::apply::{self, LogRecord, OffsetScope};
+use crate::dlq::DeadLetterQueue;
 
 /// Longest pause between retries while the database is unavailable.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -137,6 +138,7 @@ pub async fn run(
     consumer: Arc<ProjectorConsumer>,
     pool: PgPool,
     scope: OffsetScope,
+    dlq: DeadLetterQueue,
     batching: Batching,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -167,7 +169,7 @@ pub async fn run(
                 },
             }
         }
-        let Some(report) = apply_with_retry(&pool, &scope, &batch, &mut shutdown).await else {
+        let Some(report) = apply_with_retry(&pool, &scope, &dlq, &batch, &mut shutdown).await else {
             break;
         };
         consumer.context().remember(&report.next_offsets);
@@ -191,20 +193,22 @@ pub async fn run(
     if all.count() > 0 {
         let _ = consumer.commit(&all, CommitMode::Async);
     }
+    dlq.flush();
     tracing::info!("consumer stopped");
 }
 
 async fn apply_with_retry(
     pool: &PgPool,
     scope: &OffsetScope,
+    dlq: &DeadLetterQueue,
     batch: &[LogRecord],
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<apply::BatchReport> {
     let mut backoff = Duration::from_millis(100);
     loop {
         let attempt = async {
-            let mut conn = pool.get().await?;
-            apply::apply_batch(&mut conn, scope, batch).await
+            let mut conn = pool.get().await.map_err(StoreError::from)?;
+            apply::apply_batch(&mut conn, scope, batch, Some(dlq)).await
         };
         match attempt.await {
             Ok(report) => return Some(report),

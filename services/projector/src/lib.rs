@@ -8,6 +8,7 @@ pub mod api;
 pub mod apply;
 pub mod config;
 pub mod consumer;
+pub mod dlq;
 pub mod error;
 pub mod replay;
 pub mod rules;
@@ -69,7 +70,9 @@ impl Application {
         let (stop_consumer, shutdown) = watch::channel(false);
         let batching =
             Batching { max_records: config.batch_max as usize, max_wait: Duration::from_millis(config.batch_wait_ms) };
-        let consumer_task = tokio::spawn(consumer::run(consumer, pool.clone(), scope, batching, shutdown));
+        let dlq = dlq::DeadLetterQueue::new(&config.shared.kafka_brokers, config.dlq_topic())
+            .context("cannot create the dead-letter producer (check KAFKA_BROKERS)")?;
+        let consumer_task = tokio::spawn(consumer::run(consumer, pool.clone(), scope, dlq, batching, shutdown));
 
         let keys = web::Data::new(JwtKeys::new(&config.shared.jwt_secret));
         let webhook_base = web::Data::new(api::WebhookBase(config.shared.public_base_url.clone()));

@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use projector::dlq::{self, DlqArgs};
 use projector::replay::{self, ReplayArgs};
 use projector::{Application, ProjectorConfig};
 
@@ -29,6 +30,8 @@ enum Command {
     /// Rebuild the projections from the event log aside, then swap them in (all tenants or one);
     /// `--dry-run` reports what would change, `--until` keeps a past state aside.
     Replay(ReplayArgs),
+    /// Dead letters: records this projector cannot decode (`list`, `show`, `redrive`).
+    Dlq(DlqArgs),
 }
 
 #[tokio::main]
@@ -55,6 +58,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             tracing::info!(port = app.port(), "projector serving");
             app.run_until_stopped().await?;
         }
+        Command::Dlq(args) => print!("{}", dlq::run(&args).await?),
         Command::Replay(args) => {
             let report = replay::run(&args).await?;
             print!("{}", report.render());

@@ -604,7 +604,8 @@ impl LogReader {
         if pending.is_empty() {
             return Ok(0);
         }
-        let report = apply::apply_batch(shadow, &self.scope, pending).await?;
+        // No dead-letter topic: the live projector already sent those records there.
+        let report = apply::apply_batch(shadow, &self.scope, pending, None).await?;
         pending.clear();
         Ok(u64::try_from(report.applied + report.dead_lettered).unwrap_or(u64::MAX))
     }

@@ -1,0 +1,3 @@
+ALTER TABLE dead_letters
+    DROP COLUMN redriven_to,
+    DROP COLUMN redriven_at;
