@@ -27,6 +27,14 @@ test: deps ## Run every test against PostgreSQL and a real Kafka-API broker
 	  export TEST_KAFKA_BROKERS=$$($(BROKER) start $(TEST_BROKER_DIR)); \
 	  cargo nextest run --workspace --no-fail-fast
 
+.PHONY: bench
+bench: deps ## Rebuild 1,000,000 events from the log (REBUILD_EVENTS to change); prints events/s and peak memory
+	@cargo build --release --quiet -p projector
+	@trap '$(BROKER) stop $(TEST_BROKER_DIR)' EXIT; \
+	  rm -rf $(TEST_BROKER_DIR); \
+	  export TEST_KAFKA_BROKERS=$$($(BROKER) start $(TEST_BROKER_DIR)); \
+	  cargo bench -p omie-sync-e2e --bench rebuild
+
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check

@@ -60,3 +60,8 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, tenant_id: Uuid, ids: &[Uuid])
 pub async fn tenants(conn: &mut AsyncPgConnection) -> Result<Vec<Uuid>, StoreError> {
     Ok(events::table.select(events::tenant_id).distinct().order(events::tenant_id).load(conn).await?)
 }
+
+/// Whether the projections hold any event at all.
+pub async fn any(conn: &mut AsyncPgConnection) -> Result<bool, StoreError> {
+    Ok(diesel::select(diesel::dsl::exists(events::table.select(events::id))).get_result(conn).await?)
+}

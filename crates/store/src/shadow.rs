@@ -91,6 +91,29 @@ impl Shadow {
         Ok(())
     }
 
+    /// Keeps the shadow's dead letters live (when nothing ran live, they exist only there).
+    pub async fn adopt_dead_letters(&self, live: &mut AsyncPgConnection) -> Result<(), StoreError> {
+        let sql =
+            format!("INSERT INTO public.dead_letters SELECT * FROM {}.dead_letters ON CONFLICT DO NOTHING", self.0);
+        diesel::sql_query(sql).execute(live).await?;
+        Ok(())
+    }
+
+    /// Whether live and shadow went through the same migrations (so their rows line up).
+    pub async fn same_migrations(&self, live: &mut AsyncPgConnection) -> Result<bool, StoreError> {
+        let differing: RowCount = diesel::sql_query(format!(
+            "SELECT count(*) AS rows FROM (\
+               (SELECT version FROM public.__diesel_schema_migrations EXCEPT SELECT version FROM {0}.__diesel_schema_migrations) \
+               UNION ALL \
+               (SELECT version FROM {0}.__diesel_schema_migrations EXCEPT SELECT version FROM public.__diesel_schema_migrations)\
+             ) AS differing",
+            self.0
+        ))
+        .get_result(live)
+        .await?;
+        Ok(differing.rows == 0)
+    }
+
     /// Rows that differ between live and shadow, per table, for `tenants` (every tenant when
     /// `None`): rows only in one of them, counting a changed row twice.
     pub async fn differing_rows(
@@ -142,14 +165,12 @@ fn bound(
     }
 }
 
-/// Takes the live offsets table for the rest of the transaction: the live projector's next batch
-/// waits (it locks its rows before writing), readers do not. Returns the live group's offsets.
-pub async fn hold_live_offsets(
+/// The live group's offsets.
+pub async fn live_offsets(
     live: &mut AsyncPgConnection,
     group: &str,
     topic: &str,
 ) -> Result<HashMap<i32, i64>, StoreError> {
-    live.batch_execute("LOCK TABLE public.consumer_offsets IN EXCLUSIVE MODE").await?;
     let rows: Vec<OffsetRow> = diesel::sql_query(
         "SELECT partition, next_offset FROM public.consumer_offsets WHERE consumer_group = $1 AND topic = $2",
     )
@@ -158,6 +179,17 @@ pub async fn hold_live_offsets(
     .load(live)
     .await?;
     Ok(rows.into_iter().map(|row| (row.partition, row.next_offset)).collect())
+}
+
+/// Takes the live offsets table for the rest of the transaction: the live projector's next batch
+/// waits (it locks its rows before writing), readers do not. Returns the live group's offsets.
+pub async fn hold_live_offsets(
+    live: &mut AsyncPgConnection,
+    group: &str,
+    topic: &str,
+) -> Result<HashMap<i32, i64>, StoreError> {
+    live.batch_execute("LOCK TABLE public.consumer_offsets IN EXCLUSIVE MODE").await?;
+    live_offsets(live, group, topic).await
 }
 
 /// Moves the live group's offsets forward to `offsets` (never back).

@@ -59,8 +59,8 @@ pub struct OffsetScope {
 pub enum ApplyError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the dead-letter topic did not take a record: {0}")]
-    DeadLetterQueue(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    DeadLetterQueue(#[from] crate::dlq::DeadLetterError),
 }
 
 impl From<diesel::result::Error> for ApplyError {

@@ -24,6 +24,16 @@ use rdkafka::util::Timeout;
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the dead-letter topic {topic} did not take the record at {position} ({source}); does the topic exist (DLQ_TOPIC)?"
+)]
+pub struct DeadLetterError {
+    topic: String,
+    position: String,
+    source: KafkaError,
+}
+
 /// The dead-letter topic, written before the batch that dead-letters a record commits, so a
 /// record is never only in the table.
 #[derive(Clone)]
@@ -38,7 +48,7 @@ impl DeadLetterQueue {
         Ok(DeadLetterQueue { producer, topic })
     }
 
-    pub async fn send(&self, letter: &DeadLetter) -> Result<(), KafkaError> {
+    pub async fn send(&self, letter: &DeadLetter) -> Result<(), DeadLetterError> {
         let partition = letter.log_partition.to_string();
         let offset = letter.log_offset.to_string();
         let headers = OwnedHeaders::new()
@@ -52,7 +62,13 @@ impl DeadLetterQueue {
         if let Some(key) = &letter.record_key {
             record = record.key(key.as_str());
         }
-        self.producer.send(record, Timeout::After(DELIVERY_TIMEOUT)).await.map(|_| ()).map_err(|(error, _)| error)
+        self.producer.send(record, Timeout::After(DELIVERY_TIMEOUT)).await.map(|_| ()).map_err(|(source, _)| {
+            DeadLetterError {
+                topic: self.topic.clone(),
+                position: format!("{}:{}", letter.log_partition, letter.log_offset),
+                source,
+            }
+        })
     }
 
     /// Waits for in-flight dead letters before shutdown.
@@ -170,18 +186,27 @@ pub async fn run(args: &DlqArgs) -> anyhow::Result<String> {
                 Some(path) => std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
                 None => letter.payload.clone().unwrap_or_default(),
             };
-            if let Err(error) = Envelope::decode(&payload) {
-                bail!("this projector still cannot decode the record ({error}); fix it and pass --payload-file");
+            let envelope = match Envelope::decode(&payload) {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    bail!("this projector still cannot decode the record ({error}); fix it and pass --payload-file")
+                }
+            };
+            // The tenant's key keeps the record on the tenant's partition, in its order.
+            let key = envelope.tenant_id.to_string();
+            if letter.record_key.as_ref().is_some_and(|original| *original != key) {
+                bail!(
+                    "the corrected record names tenant {key} but the original was keyed {:?}; a dead letter is re-driven to \
+                     its own tenant",
+                    letter.record_key.as_deref().unwrap_or_default()
+                );
             }
             let producer: FutureProducer = kafka::producer_config(&args.shared.kafka_brokers, 10_000)
                 .create()
                 .context("cannot create the Kafka producer (check KAFKA_BROKERS)")?;
             let origin = format!("{}/{}/{}", letter.topic, letter.log_partition, letter.log_offset);
             let headers = OwnedHeaders::new().insert(Header { key: "dlq-redrive-of", value: Some(origin.as_str()) });
-            let mut record = FutureRecord::to(topic).payload(&payload).headers(headers);
-            if let Some(key) = &letter.record_key {
-                record = record.key(key.as_str());
-            }
+            let record = FutureRecord::to(topic).key(&key).payload(&payload).headers(headers);
             let delivery = producer
                 .send(record, Timeout::After(DELIVERY_TIMEOUT))
                 .await

@@ -192,17 +192,25 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
         let (shadow, url) = (shadow.clone(), database_url.clone());
         tokio::task::spawn_blocking(move || shadow.create(&url))
     };
-    create.await.context("the shadow schema task panicked")??;
-    let outcome = replay_into(args, mode, &shadow, &mut live).await;
-    if mode != ReplayMode::PastState || outcome.is_err() {
-        shadow.drop(&mut live).await?;
+    let created = create
+        .await
+        .context("the shadow schema task panicked")
+        .and_then(|created| created.map_err(anyhow::Error::from));
+    let outcome = match created {
+        Ok(()) => replay_into(args, mode, &shadow, &mut live).await,
+        Err(error) => Err(error),
+    };
+    if (mode != ReplayMode::PastState || outcome.is_err())
+        && let Err(error) = shadow.drop(&mut live).await
+    {
+        tracing::warn!(%error, schema = shadow.name(), "could not drop the shadow schema; drop it by hand");
     }
     let (counts, verdict) = match &outcome {
         Ok(built) => (built.counts.clone(), ("completed".to_owned(), None)),
         Err(error) => (ReplayCounts::default(), ("failed".to_owned(), Some(format!("{error:#}")))),
     };
     let duration = clock.elapsed();
-    audit
+    let recorded = audit
         .record(|_| {
             Event::ReplayFinished(ReplayFinished {
                 replay_id,
@@ -214,9 +222,10 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
                 duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             })
         })
-        .await?;
+        .await;
     log.flush(Duration::from_secs(5));
     let built = outcome?;
+    recorded?;
     Ok(ReplayReport {
         replay_id,
         mode,
@@ -240,6 +249,11 @@ async fn replay_into(
     shadow: &Shadow,
     live: &mut AsyncPgConnection,
 ) -> anyhow::Result<Built> {
+    if !shadow.same_migrations(live).await? {
+        bail!(
+            "the live schema and this projector's migrations differ: run this projector's `migrate` first, or replay with the projector that matches the live schema"
+        );
+    }
     let mut shadow_conn = shadow.connect(&args.shared.database_url).await?;
     let mut reader = LogReader::open(args, shadow)?;
     let mut counts = ReplayCounts::default();
@@ -252,7 +266,8 @@ async fn replay_into(
     }
     let deadline = Instant::now() + LIVE_CATCH_UP;
     loop {
-        live.batch_execute("BEGIN").await?;
+        let begin = if mode == ReplayMode::DryRun { "BEGIN ISOLATION LEVEL REPEATABLE READ" } else { "BEGIN" };
+        live.batch_execute(begin).await?;
         let finished = finish(args, mode, shadow, live, &mut shadow_conn, &mut reader, &mut counts).await;
         match finished {
             Ok(Some(built)) => {
@@ -294,12 +309,32 @@ async fn finish(
     counts: &mut ReplayCounts,
 ) -> anyhow::Result<Option<Built>> {
     let topic = &args.shared.events_topic;
-    let live_offsets = shadow::hold_live_offsets(live, &args.group_id, topic).await?;
+    // A dry run compares one consistent snapshot and changes nothing: no need to stop the live
+    // projector. A rebuild must hold it while it swaps.
+    let live_offsets = match mode {
+        ReplayMode::Rebuild => shadow::hold_live_offsets(live, &args.group_id, topic).await?,
+        _ => shadow::live_offsets(live, &args.group_id, topic).await?,
+    };
+    if let Some(unknown) = live_offsets.keys().find(|partition| !reader.positions.contains_key(partition)) {
+        bail!(
+            "the live projector has applied partition {unknown} of {topic}, which this replay does not read; rerun it"
+        );
+    }
+    // A live projector that never ran (no offsets, no events) is a bootstrap: the rebuild becomes
+    // the live state and its offsets. Offsets missing beside existing events mean another group.
+    let bootstrap = live_offsets.is_empty() && !events::any(live).await?;
+    if live_offsets.is_empty() && !bootstrap {
+        bail!(
+            "no offsets for consumer group {} on {topic}, yet the projections hold events: is PROJECTOR_GROUP_ID the \
+             live projector's?",
+            args.group_id
+        );
+    }
     let live_behind = reader
         .positions
         .iter()
         .any(|(partition, &position)| position > live_offsets.get(partition).copied().unwrap_or(0));
-    if live_behind && (args.tenant.is_some() || mode == ReplayMode::DryRun) {
+    if live_behind && !(bootstrap && mode == ReplayMode::Rebuild && args.tenant.is_none()) {
         return Ok(None);
     }
     let targets: HashMap<i32, i64> = reader
@@ -327,8 +362,9 @@ async fn finish(
     let differing_rows = shadow.differing_rows(live, scope).await?;
     if mode == ReplayMode::Rebuild {
         shadow.replace_live(live, scope).await?;
-        if scope.is_none() {
-            // The shadow may be ahead of a lagging live projector: it must not apply those events again.
+        if bootstrap {
+            // Nothing ran live: the rebuild's dead letters and position become the live ones.
+            shadow.adopt_dead_letters(live).await?;
             shadow::advance_live_offsets(live, &args.group_id, topic, &reader.positions).await?;
         }
     }
@@ -489,6 +525,12 @@ impl LogReader {
         let mut assignment = TopicPartitionList::new();
         for partition in partitions {
             let (low, high) = consumer.fetch_watermarks(&topic, partition, KAFKA_TIMEOUT)?;
+            if low > 0 {
+                bail!(
+                    "partition {partition} of {topic} no longer starts at offset 0 (it starts at {low}): the log lost \
+                     events to retention, so a rebuild would lose them too; the topic needs retention.ms=-1"
+                );
+            }
             positions.insert(partition, low);
             highs.insert(partition, high);
             assignment.add_partition_offset(&topic, partition, Offset::Offset(low))?;
@@ -518,7 +560,7 @@ impl LogReader {
             .highs
             .iter()
             .map(|(&partition, &high)| match until {
-                Some(Until::Offset(offset)) => (partition, high.min(offset + 1)),
+                Some(Until::Offset(offset)) => (partition, high.min(offset.saturating_add(1))),
                 _ => (partition, high),
             })
             .collect())
@@ -550,18 +592,35 @@ impl LogReader {
         for (&partition, &target) in targets {
             if self.positions.get(&partition).copied().unwrap_or(0) >= target {
                 stopped.insert(partition, ());
+                if !self.paused.contains(&partition) {
+                    self.pause(partition)?;
+                }
             } else if self.paused.remove(&partition) {
                 self.resume(partition)?;
             }
         }
         while stopped.len() < targets.len() {
-            let message = tokio::time::timeout(READ_STALL, self.consumer.recv())
+            let received = tokio::time::timeout(READ_STALL, self.consumer.recv())
                 .await
-                .map_err(|_| anyhow::anyhow!("the log stopped delivering records for {} s", READ_STALL.as_secs()))??;
+                .map_err(|_| anyhow::anyhow!("the log stopped delivering records for {} s", READ_STALL.as_secs()))?;
+            let message = match received {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, "consumer error while replaying; reading on");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
             let (partition, offset) = (message.partition(), message.offset());
             let target = targets.get(&partition).copied().unwrap_or(0);
             let position = self.positions.get(&partition).copied().unwrap_or(0);
             if offset < position || stopped.contains_key(&partition) {
+                continue;
+            }
+            if offset > position {
+                // Offsets of this topic are contiguous: a gap means records were fetched and
+                // dropped while the partition was stopped. Read them again.
+                self.consumer.seek(&self.topic, partition, Offset::Offset(position), KAFKA_TIMEOUT)?;
                 continue;
             }
             let past_until = self.until_time.is_some_and(|until| {
