@@ -49,7 +49,7 @@ fn main() {
         .env("KAFKA_BROKERS", &brokers)
         .env("EVENTS_TOPIC", &topic)
         .env("PROJECTOR_GROUP_ID", "bench")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .spawn()
         .unwrap_or_else(|error| panic!("run {}: {error} (make bench builds it)", projector.display()));
     let mut peak_kib = 0;

@@ -32,6 +32,19 @@ const TABLES: [(&str, &str); 10] = [
     ("sync_seen", "sync_id IN (SELECT id FROM {schema}.sync_runs WHERE tenant_id = ANY($1))"),
 ];
 
+/// Indexes the read API uses and the fold does not.
+const READ_ONLY_INDEXES: [&str; 9] = [
+    "events_by_subject",
+    "import_errors_by_status",
+    "history_by_tenant",
+    "record_timeline_by_record",
+    "sync_runs_by_tenant",
+    "users_page",
+    "import_errors_page",
+    "history_page",
+    "error_events_by_event",
+];
+
 /// A schema name this module made: `replay_` and 32 hex digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shadow(String);
@@ -57,6 +70,17 @@ impl Shadow {
         let mut conn = PgConnection::establish(database_url).map_err(|error| StoreError::Connect(error.to_string()))?;
         conn.batch_execute(&format!("CREATE SCHEMA {0}; SET search_path TO {0}", self.0))?;
         conn.run_pending_migrations(MIGRATIONS).map_err(|error| StoreError::Migration(error.to_string()))?;
+        // The shadow can always be built again from the log: skipping the write-ahead log for it
+        // roughly halves the cost of a rebuild's writes. Referencing tables go first.
+        let tables = TABLES.iter().rev().map(|(table, _)| *table).chain(["dead_letters", "consumer_offsets"]);
+        for table in tables {
+            conn.batch_execute(&format!("ALTER TABLE {0}.{table} SET UNLOGGED", self.0))?;
+        }
+        // Nobody reads the shadow through the read API: the indexes only those reads use would
+        // cost every write of the rebuild (the live tables keep theirs).
+        for index in READ_ONLY_INDEXES {
+            conn.batch_execute(&format!("DROP INDEX {0}.{index}", self.0))?;
+        }
         Ok(())
     }
 
@@ -69,7 +93,8 @@ impl Shadow {
     pub async fn connect(&self, database_url: &str) -> Result<AsyncPgConnection, StoreError> {
         let mut conn =
             AsyncPgConnection::establish(database_url).await.map_err(|error| StoreError::Connect(error.to_string()))?;
-        conn.batch_execute(&format!("SET search_path TO {0}", self.0)).await?;
+        // Losing the shadow's last batches in a crash costs a replay, never live data.
+        conn.batch_execute(&format!("SET search_path TO {0}; SET synchronous_commit TO off", self.0)).await?;
         Ok(conn)
     }
 

@@ -43,6 +43,8 @@ const READ_STALL: Duration = Duration::from_secs(30);
 /// How long a replay waits for a live projector that is behind the shadow.
 const LIVE_CATCH_UP: Duration = Duration::from_secs(120);
 const SAMPLES: usize = 5;
+/// The tables the fold reads, unqualified: the shadow connection's search path names the shadow.
+const ANALYZE_SHADOW: &str = "ANALYZE events, users, omie_records, import_errors, integrations, sync_runs, sync_seen";
 
 #[derive(Clone, Args)]
 pub struct ReplayArgs {
@@ -259,7 +261,14 @@ async fn replay_into(
     let mut counts = ReplayCounts::default();
     let targets = reader.targets(args.until)?;
     reader.progress_to(&targets, args.quiet);
+    let reading = Instant::now();
     reader.read_to(&targets, &mut shadow_conn, &mut counts).await?;
+    tracing::info!(
+        events = counts.events_read,
+        applied = counts.events_applied,
+        seconds = reading.elapsed().as_secs_f64(),
+        "replay folded the log aside"
+    );
     if mode == ReplayMode::PastState {
         reader.progress.finish_and_clear();
         return Ok(Built { counts, differing_rows: Vec::new(), samples: Vec::new() });
@@ -344,6 +353,7 @@ async fn finish(
         .collect();
     reader.read_to(&targets, shadow_conn, counts).await?;
 
+    let comparing = Instant::now();
     let tenants = args.tenant.map(|tenant| vec![tenant]);
     let scope = tenants.as_deref();
     let mut samples = Vec::new();
@@ -360,6 +370,8 @@ async fn finish(
         &mut samples,
     );
     let differing_rows = shadow.differing_rows(live, scope).await?;
+    tracing::info!(seconds = comparing.elapsed().as_secs_f64(), "replay compared live and rebuilt");
+    let swapping = Instant::now();
     if mode == ReplayMode::Rebuild {
         shadow.replace_live(live, scope).await?;
         if bootstrap {
@@ -367,6 +379,7 @@ async fn finish(
             shadow.adopt_dead_letters(live).await?;
             shadow::advance_live_offsets(live, &args.group_id, topic, &reader.positions).await?;
         }
+        tracing::info!(seconds = swapping.elapsed().as_secs_f64(), "replay swapped the rebuilt rows in");
     }
     Ok(Some(Built { counts: counts.clone(), differing_rows, samples }))
 }
@@ -580,13 +593,44 @@ impl LogReader {
         );
     }
 
-    /// Reads until every partition's position reached its target, applying in-scope records.
+    /// Reads until every partition's position reached its target, applying in-scope records. The
+    /// next batch is read while the previous one is written.
     async fn read_to(
         &mut self,
         targets: &HashMap<i32, i64>,
         shadow: &mut AsyncPgConnection,
         counts: &mut ReplayCounts,
     ) -> anyhow::Result<()> {
+        let (batches, mut to_apply) = tokio::sync::mpsc::channel::<Vec<LogRecord>>(2);
+        let scope = self.scope.clone();
+        let applying = async move {
+            let (mut applied, mut batches_applied) = (0, 0u64);
+            while let Some(batch) = to_apply.recv().await {
+                // No dead-letter topic: the live projector already sent those records there.
+                let report = apply::apply_batch(shadow, &scope, &batch, None).await?;
+                applied += u64::try_from(report.applied + report.dead_lettered).unwrap_or(u64::MAX);
+                batches_applied += 1;
+                // The shadow's tables grow from empty faster than autovacuum notices: without fresh
+                // statistics the planner keeps scanning them whole. Analyse as they double.
+                if batches_applied.is_power_of_two() {
+                    shadow.batch_execute(ANALYZE_SHADOW).await?;
+                }
+            }
+            Ok::<u64, anyhow::Error>(applied)
+        };
+        let (read, applied) = tokio::try_join!(self.read_batches(targets, batches), applying)?;
+        counts.events_read += read;
+        counts.events_applied += applied;
+        Ok(())
+    }
+
+    /// Sends the in-scope records up to `targets` in batches; returns how many records it read.
+    async fn read_batches(
+        &mut self,
+        targets: &HashMap<i32, i64>,
+        batches: tokio::sync::mpsc::Sender<Vec<LogRecord>>,
+    ) -> anyhow::Result<u64> {
+        let mut read = 0;
         let mut pending: Vec<LogRecord> = Vec::with_capacity(self.batch);
         let mut stopped: BTreeMap<i32, ()> = BTreeMap::new();
         for (&partition, &target) in targets {
@@ -632,7 +676,7 @@ impl LogReader {
                 continue;
             }
             self.positions.insert(partition, offset + 1);
-            counts.events_read += 1;
+            read += 1;
             self.progress.inc(1);
             let in_scope = match (&self.tenant_key, message.key()) {
                 (None, _) => true,
@@ -652,21 +696,14 @@ impl LogReader {
                 self.pause(partition)?;
             }
             if pending.len() >= self.batch {
-                counts.events_applied += self.apply(shadow, &mut pending).await?;
+                let full = std::mem::replace(&mut pending, Vec::with_capacity(self.batch));
+                batches.send(full).await.map_err(|_| anyhow::anyhow!("the replay's writer stopped"))?;
             }
         }
-        counts.events_applied += self.apply(shadow, &mut pending).await?;
-        Ok(())
-    }
-
-    async fn apply(&self, shadow: &mut AsyncPgConnection, pending: &mut Vec<LogRecord>) -> anyhow::Result<u64> {
-        if pending.is_empty() {
-            return Ok(0);
+        if !pending.is_empty() {
+            batches.send(pending).await.map_err(|_| anyhow::anyhow!("the replay's writer stopped"))?;
         }
-        // No dead-letter topic: the live projector already sent those records there.
-        let report = apply::apply_batch(shadow, &self.scope, pending, None).await?;
-        pending.clear();
-        Ok(u64::try_from(report.applied + report.dead_lettered).unwrap_or(u64::MAX))
+        Ok(read)
     }
 
     /// Reads a paused partition on from its position (the records fetched past the target while
