@@ -4,11 +4,32 @@
 
 pub mod db;
 pub mod fixtures;
+pub mod otlp;
 pub mod stack;
 pub mod stream;
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use omie_sync_platform::telemetry::{self, Telemetry};
+
+static TELEMETRY: OnceLock<Telemetry> = OnceLock::new();
+
+/// The test process's logs and traces, set up once (as each service's `main` does); a test that
+/// reads its own logs or spans sets them up with [`telemetry_with`] before anything else.
+pub fn telemetry() -> &'static Telemetry {
+    TELEMETRY.get_or_init(|| telemetry::init("omie-sync-tests"))
+}
+
+/// [`telemetry`] with the logs written to `writer` and the spans exported as `export` says; the
+/// first call of the process wins.
+pub fn telemetry_with<W>(writer: W, export: telemetry::Export) -> &'static Telemetry
+where
+    W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + Send + Sync + 'static,
+{
+    TELEMETRY.get_or_init(|| telemetry::init_with("omie-sync-tests", writer, export))
+}
 
 /// The broker `make test` started (`TEST_KAFKA_BROKERS`).
 pub fn kafka_brokers() -> String {

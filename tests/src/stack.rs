@@ -122,7 +122,7 @@ impl Stack {
         topic: &str,
         adjust_ingress: impl FnOnce(&mut ingress::IngressConfig),
     ) -> Stack {
-        omie_sync_platform::logging::init();
+        crate::telemetry();
         let db = TestDb::create();
         let topic = topic.to_owned();
         let group = format!("projector-test-{}", Uuid::new_v4().simple());

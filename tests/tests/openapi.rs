@@ -122,14 +122,29 @@ impl Client<'_> {
         (status, answer)
     }
 
-    /// Calls the projector's `/health` and `/ready` too (the same handlers as the ingress's).
-    async fn call_projector_ops(&self) {
+    /// Calls the projector's `/health` and `/ready` too (the same handlers as the ingress's), and
+    /// both services' `/metrics`, whose text body is checked as the documented string.
+    async fn call_ops(&self) {
         for path in ["/health", "/ready"] {
             let response =
                 self.stack.http.get(format!("{}{path}", self.stack.projector_url)).send().await.expect("answers");
             let status = response.status().as_u16();
             let answer: Value = response.json().await.expect("JSON");
             self.projector.check(&Method::GET, path, None, status, &answer);
+        }
+        for (base, contract) in [(&self.stack.ingress_url, &self.ingress), (&self.stack.projector_url, &self.projector)]
+        {
+            let response = self.stack.http.get(format!("{base}/metrics")).send().await.expect("answers");
+            let status = response.status().as_u16();
+            let content_type = response.headers()["content-type"].to_str().unwrap_or_default().to_owned();
+            let documented = contract.document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+                .as_object()
+                .and_then(|content| content.keys().next().cloned())
+                .unwrap_or_default();
+            assert!(content_type.starts_with(&documented), "/metrics answered {content_type}, documented {documented}");
+            let text = response.text().await.expect("a body");
+            assert!(text.ends_with("# EOF\n"), "an OpenMetrics exposition: {text}");
+            contract.check(&Method::GET, "/metrics", None, status, &Value::String(text));
         }
     }
 }
@@ -162,7 +177,7 @@ async fn every_documented_operation_answers_as_documented() {
     for path in ["/health", "/ready"] {
         assert_eq!(client.call(get.clone(), path, path, None, None).await.0, 200);
     }
-    client.call_projector_ops().await;
+    client.call_ops().await;
 
     let credentials = "/api/v1/integrations/omie/credentials";
     let keys = json!({"app_key": manifest.app_key, "app_secret": manifest.app_secret});

@@ -35,6 +35,23 @@ pub enum OmieError {
     NoRecords,
 }
 
+impl OmieError {
+    /// A stable label for metrics and spans.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OmieError::InvalidCredentials(_) => "invalid_credentials",
+            OmieError::Redundant(_) => "redundant",
+            OmieError::Blocked(_) => "blocked",
+            OmieError::AlreadyRunning => "already_running",
+            OmieError::NotFound(_) => "not_found",
+            OmieError::TooManyRequests => "too_many_requests",
+            OmieError::Unexpected { .. } => "unexpected",
+            OmieError::Transport(_) => "transport",
+            OmieError::NoRecords => "no_records",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct FaultBody {
     #[serde(default)]

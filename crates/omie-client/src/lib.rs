@@ -20,8 +20,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 pub use fault::OmieError;
+
+/// Told of every fault Omie answers, the retried ones included (for metrics).
+pub trait FaultObserver: Send + Sync {
+    fn observe(&self, method: &'static str, fault: &OmieError);
+}
 
 /// An app's keys. The secret is only ever put in a request body.
 #[derive(Clone)]
@@ -117,6 +123,7 @@ pub struct OmieClient {
     rate: DefaultKeyedRateLimiter<Key>,
     in_flight: Mutex<HashMap<Key, Arc<Semaphore>>>,
     blocked_until: Mutex<HashMap<Key, Instant>>,
+    observer: Option<Arc<dyn FaultObserver>>,
 }
 
 impl OmieClient {
@@ -132,7 +139,13 @@ impl OmieClient {
             settings,
             in_flight: Mutex::new(HashMap::new()),
             blocked_until: Mutex::new(HashMap::new()),
+            observer: None,
         })
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn FaultObserver>) -> OmieClient {
+        self.observer = Some(observer);
+        self
     }
 
     pub async fn listar_clientes(
@@ -230,21 +243,48 @@ impl OmieClient {
             "param": [param],
         });
         let url = format!("{}/api/v1/geral/clientes/", self.settings.base_url.trim_end_matches('/'));
-        let response = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|error| OmieError::Transport(error.without_url().to_string()))?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|error| OmieError::Transport(error.to_string()))?;
-        if let Some(fault) = fault::classify(status, &bytes) {
-            tracing::debug!(method, %fault, "Omie fault");
-            return Err(fault);
+        let span = tracing::info_span!(
+            "omie.call",
+            otel.name = %format!("Omie {method}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "omie",
+            rpc.method = method,
+            http.request.method = "POST",
+            url.full = %url,
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let outcome = async {
+            let response = self
+                .http
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|error| OmieError::Transport(error.without_url().to_string()))?;
+            let status = response.status().as_u16();
+            tracing::Span::current().record("http.response.status_code", status);
+            let bytes = response.bytes().await.map_err(|error| OmieError::Transport(error.to_string()))?;
+            if let Some(fault) = fault::classify(status, &bytes) {
+                return Err(fault);
+            }
+            serde_json::from_slice(&bytes)
+                .map_err(|error| OmieError::Unexpected { status, message: format!("not JSON: {error}") })
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|error| OmieError::Unexpected { status, message: format!("not JSON: {error}") })
+        .instrument(span.clone())
+        .await;
+        if let Err(fault) = &outcome {
+            span.record("error.type", fault.code());
+            if !matches!(fault, OmieError::NoRecords) {
+                span.record("otel.status_code", "ERROR");
+                tracing::debug!(parent: &span, method, %fault, "Omie fault");
+                if let Some(observer) = &self.observer {
+                    observer.observe(method, fault);
+                }
+            }
+        }
+        outcome
     }
 
     fn block_remaining(&self, key: &Key) -> Option<Duration> {

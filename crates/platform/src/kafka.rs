@@ -30,6 +30,8 @@ pub fn consumer_config(brokers: &str, group_id: &str) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", "10000")
+        // Statistics carry each partition's high watermark: the consumer-lag metric.
+        .set("statistics.interval.ms", "2000")
         .set("heartbeat.interval.ms", "1000");
     config
 }

@@ -35,6 +35,8 @@ pub struct ImportError {
     pub resolved_at: Option<DateTime<Utc>>,
     /// `{"at", "by", "reason"}` while archived.
     pub archived: Option<Value>,
+    /// The trace of the event that last failed the record.
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, Insertable)]
@@ -76,6 +78,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[ImportError]) -> Resul
                 import_errors::last_seen_at.eq(excluded(import_errors::last_seen_at)),
                 import_errors::resolved_at.eq(excluded(import_errors::resolved_at)),
                 import_errors::archived.eq(excluded(import_errors::archived)),
+                import_errors::trace_id.eq(excluded(import_errors::trace_id)),
             ))
             .execute(conn)
             .await?;
@@ -159,6 +162,17 @@ pub async fn count_by_kind(
         .group_by((import_errors::kind, import_errors::status))
         .select((import_errors::kind, import_errors::status, diesel::dsl::count_star()))
         .order((import_errors::kind, import_errors::status))
+        .load(conn)
+        .await?)
+}
+
+/// (kind, count) of the open errors of every tenant, for the ops metrics.
+pub async fn open_by_kind(conn: &mut AsyncPgConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(import_errors::table
+        .filter(import_errors::status.eq(STATUS_OPEN))
+        .group_by(import_errors::kind)
+        .select((import_errors::kind, diesel::dsl::count_star()))
+        .order(import_errors::kind)
         .load(conn)
         .await?)
 }

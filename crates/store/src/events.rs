@@ -24,6 +24,8 @@ pub struct EventRow {
     pub log_offset: i64,
     pub actor: Value,
     pub payload: Value,
+    /// The W3C trace id the event travelled with.
+    pub trace_id: Option<String>,
 }
 
 /// Which of `ids` were applied before (a duplicate delivery carries an id seen before).
@@ -54,6 +56,21 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, tenant_id: Uuid, ids: &[Uuid])
         .select(EventRow::as_select())
         .load(conn)
         .await?)
+}
+
+/// The trace id of each of the tenant's events among `ids` that has one.
+pub async fn trace_ids(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
+    let rows: Vec<(Uuid, Option<String>)> = events::table
+        .filter(events::tenant_id.eq(tenant_id))
+        .filter(events::id.eq_any(ids))
+        .select((events::id, events::trace_id))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(id, trace_id)| Some((id, trace_id?))).collect())
 }
 
 /// Every tenant the log has told the projections about.

@@ -9,12 +9,15 @@ pub mod history;
 pub mod integrations;
 pub mod offsets;
 pub mod page;
+pub mod query_spans;
 pub mod records;
 pub mod schema;
 pub mod shadow;
 pub mod sync_runs;
 pub mod timeline;
 pub mod users;
+
+pub use query_spans::trace_queries;
 
 use diesel::{Connection, PgConnection};
 use diesel_async::AsyncPgConnection;

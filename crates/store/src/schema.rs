@@ -40,6 +40,7 @@ diesel::table! {
         log_offset -> Int8,
         actor -> Jsonb,
         payload -> Jsonb,
+        trace_id -> Nullable<Text>,
     }
 }
 
@@ -85,6 +86,7 @@ diesel::table! {
         last_seen_at -> Timestamptz,
         resolved_at -> Nullable<Timestamptz>,
         archived -> Nullable<Jsonb>,
+        trace_id -> Nullable<Text>,
     }
 }
 

@@ -78,6 +78,24 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The stable problem type (`unknown-app-key`, …), for metrics.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            ApiError::PayloadTooLarge { .. } => PAYLOAD_TOO_LARGE.slug,
+            ApiError::InvalidJson(_) => INVALID_JSON.slug,
+            ApiError::MissingAppKey | ApiError::UnknownAppKey => UNKNOWN_APP_KEY.slug,
+            ApiError::InvalidWebhookToken => INVALID_WEBHOOK_TOKEN.slug,
+            ApiError::RateLimited { .. } => RATE_LIMITED.slug,
+            ApiError::BrokerUnavailable => BROKER_UNAVAILABLE.slug,
+            ApiError::Validation(_) => types::VALIDATION_FAILED.slug,
+            ApiError::AppKeyInUse => APP_KEY_IN_USE.slug,
+            ApiError::CredentialsMissing => CREDENTIALS_MISSING.slug,
+            ApiError::UnknownSync | ApiError::UnknownImportError => types::NOT_FOUND.slug,
+            ApiError::SyncRunning(_) => SYNC_RUNNING.slug,
+            ApiError::Database(_) => types::SERVICE_UNAVAILABLE.slug,
+        }
+    }
+
     pub fn validation(field: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::Validation(vec![FieldError { field, message: message.into() }])
     }

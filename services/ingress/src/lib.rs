@@ -6,12 +6,14 @@
 pub mod admin;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod openapi;
 pub mod registry;
 pub mod sync;
 pub mod webhook;
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -19,7 +21,7 @@ use actix_web::{App, web};
 use anyhow::Context as _;
 use omie_sync_platform::auth::JwtKeys;
 use omie_sync_platform::secrets::Sealer;
-use omie_sync_platform::{http, kafka};
+use omie_sync_platform::{http, kafka, telemetry};
 use omie_sync_store::PgPool;
 use rdkafka::producer::FutureProducer;
 use tokio::task::JoinHandle;
@@ -27,6 +29,7 @@ use utoipa::OpenApi as _;
 
 pub use config::IngressConfig;
 
+use metrics::IngressMetrics;
 use omie_sync_platform::event_log::EventLog;
 use registry::Registry;
 use webhook::WebhookLimiter;
@@ -42,6 +45,7 @@ pub struct AppState {
     pub sealer: Sealer,
     pub body_limit: usize,
     pub public_base_url: String,
+    pub metrics: IngressMetrics,
 }
 
 impl AppState {
@@ -65,7 +69,9 @@ impl Application {
         let producer: FutureProducer = kafka::producer_config(&config.shared.kafka_brokers, config.produce_timeout_ms)
             .create()
             .context("cannot create the Kafka producer (check KAFKA_BROKERS)")?;
-        let log = EventLog::new(producer, config.shared.events_topic.clone(), delivery_timeout);
+        let (metrics, exposition) = IngressMetrics::register();
+        let log =
+            EventLog::new(producer, config.shared.events_topic.clone(), delivery_timeout, metrics.produce.clone());
 
         let registry = Registry::default();
         match registry.refresh(&pool, &sealer).await {
@@ -84,9 +90,11 @@ impl Application {
         );
         let mut sync_settings = omie_client::Settings::new(config.omie_api_url.clone());
         sync_settings.timeout = Duration::from_millis(config.omie_timeout_ms);
-        let sync_client =
-            omie_client::OmieClient::new(sync_settings.clone()).context("cannot build the Omie API client")?;
-        let syncs = sync::SyncWorkers::new(sync_client, log.clone(), sync::PAGE_SIZE);
+        let observer: Arc<dyn omie_client::FaultObserver> = Arc::new(metrics.clone());
+        let sync_client = omie_client::OmieClient::new(sync_settings.clone())
+            .context("cannot build the Omie API client")?
+            .with_observer(Arc::clone(&observer));
+        let syncs = sync::SyncWorkers::new(sync_client, log.clone(), sync::PAGE_SIZE, metrics.sync_pages.clone());
         match syncs.settle_interrupted(&pool).await {
             Ok(0) => {}
             Ok(settled) => tracing::warn!(settled, "full syncs interrupted by a restart recorded as failed"),
@@ -94,7 +102,8 @@ impl Application {
         }
         // An admin waits for a connection test: no long back-off loops behind a button.
         let omie = omie_client::OmieClient::new(omie_client::Settings { max_retries: 0, ..sync_settings })
-            .context("cannot build the Omie API client")?;
+            .context("cannot build the Omie API client")?
+            .with_observer(observer);
         let pool_data = web::Data::new(pool.clone());
         let state = web::Data::new(AppState {
             log: log.clone(),
@@ -106,7 +115,9 @@ impl Application {
             sealer,
             body_limit: config.body_limit,
             public_base_url: config.shared.public_base_url.clone(),
+            metrics,
         });
+        let exposition = web::Data::new(exposition);
         let keys = web::Data::new(JwtKeys::new(&config.shared.jwt_secret));
         let document = openapi::ApiDoc::openapi();
         let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
@@ -114,12 +125,15 @@ impl Application {
         let port = listener.local_addr()?.port();
         let mut server = actix_web::HttpServer::new(move || {
             App::new()
+                .wrap(telemetry::http_spans())
                 .app_data(state.clone())
+                .app_data(exposition.clone())
                 .app_data(keys.clone())
                 .configure(http::extractor_errors)
                 .app_data(pool_data.clone())
                 .route("/health", web::get().to(http::health))
                 .route("/ready", web::get().to(http::ready))
+                .route("/metrics", web::get().to(omie_sync_platform::metrics::serve))
                 .configure(|config| omie_sync_platform::openapi::serve(config, &document))
                 .route("/api/v1/webhooks/omie/users", web::post().to(webhook::receive))
                 .configure(admin::routes)

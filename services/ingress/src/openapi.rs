@@ -13,6 +13,7 @@ use crate::{admin, webhook};
     paths(
         omie_sync_platform::http::health,
         omie_sync_platform::http::ready,
+        omie_sync_platform::metrics::serve,
         webhook::receive,
         admin::set_credentials,
         admin::set_tag,
@@ -26,7 +27,7 @@ use crate::{admin, webhook};
     components(schemas(Problem)),
     modifiers(&BearerAuth),
     tags(
-        (name = "ops", description = "Open: liveness, readiness, this document"),
+        (name = "ops", description = "Open: liveness, readiness, metrics, this document"),
         (name = "webhooks", description = "Omie's deliveries: authenticated by the body's `appKey` and, optionally, `?token=`"),
         (name = "integration"), (name = "syncs"), (name = "errors"),
     )

@@ -23,6 +23,11 @@ use omie_sync_store::{PgPool, StoreError, sync_runs};
 use uuid::Uuid;
 
 use omie_sync_platform::event_log::EventLog;
+use omie_sync_platform::telemetry;
+use opentelemetry::trace::TraceContextExt as _;
+use prometheus_client::metrics::counter::Counter;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// Omie recommends at most 500 rows per page.
 pub const PAGE_SIZE: u32 = 500;
@@ -36,11 +41,12 @@ pub struct SyncWorkers {
     log: EventLog,
     running: Arc<Mutex<HashMap<Uuid, Uuid>>>,
     page_size: u32,
+    pages_fetched: Counter,
 }
 
 impl SyncWorkers {
-    pub fn new(omie: OmieClient, log: EventLog, page_size: u32) -> SyncWorkers {
-        SyncWorkers { omie: Arc::new(omie), log, running: Arc::default(), page_size }
+    pub fn new(omie: OmieClient, log: EventLog, page_size: u32, pages_fetched: Counter) -> SyncWorkers {
+        SyncWorkers { omie: Arc::new(omie), log, running: Arc::default(), page_size, pages_fetched }
     }
 
     /// The run this process is doing for `tenant_id`, if any.
@@ -62,14 +68,31 @@ impl SyncWorkers {
         self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&tenant_id);
     }
 
-    /// Runs the sync in the background; the slot is released when it ends.
+    /// Runs the sync in the background; the slot is released when it ends. The run is a trace of
+    /// its own (Omie calls and appends inside), linked to the request that started it.
     pub fn spawn(&self, tenant_id: Uuid, integration_id: Uuid, sync_id: Uuid, credentials: Credentials) {
         let workers = self.clone();
-        tokio::spawn(async move {
-            let run = Run { workers: &workers, tenant_id, integration_id, sync_id };
-            run.execute(&credentials).await;
-            workers.release(tenant_id);
-        });
+        let span = tracing::info_span!(
+            parent: None,
+            "sync.run",
+            otel.name = "full sync",
+            %sync_id,
+            %tenant_id,
+            trace_id = tracing::field::Empty,
+        );
+        span.follows_from(tracing::Span::current());
+        span.add_link(tracing::Span::current().context().span().span_context().clone());
+        if let Some(trace_id) = telemetry::trace_id(&span) {
+            span.record("trace_id", tracing::field::display(trace_id));
+        }
+        tokio::spawn(
+            async move {
+                let run = Run { workers: &workers, tenant_id, integration_id, sync_id };
+                run.execute(&credentials).await;
+                workers.release(tenant_id);
+            }
+            .instrument(span),
+        );
     }
 
     /// Records as failed every run the projection shows running that this process is not doing.
@@ -142,6 +165,7 @@ impl Run<'_> {
             if !self.append_all(std::slice::from_ref(&progress)).await {
                 return;
             }
+            self.workers.pages_fetched.inc();
             if page >= total_pages || rows == 0 {
                 let completed = SyncCompleted { sync_id: self.sync_id, pages: page, rows: rows_total };
                 let done =

@@ -83,7 +83,25 @@ pub async fn receive(
     query: web::Query<WebhookQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_limited(&request, payload, state.body_limit).await?;
+    let answered = answer(&request, payload, &query, &state).await;
+    match &answered {
+        Ok((outcome, response)) => state.metrics.webhook(outcome, response.status().as_u16()),
+        Err(error) => {
+            use actix_web::ResponseError as _;
+            state.metrics.webhook(error.slug(), error.status_code().as_u16())
+        }
+    }
+    answered.map(|(_, response)| response)
+}
+
+/// The answer, with the outcome it is counted under.
+async fn answer(
+    request: &HttpRequest,
+    payload: web::Payload,
+    query: &WebhookQuery,
+    state: &AppState,
+) -> Result<(&'static str, HttpResponse), ApiError> {
+    let bytes = read_limited(request, payload, state.body_limit).await?;
     let raw: Value = serde_json::from_slice(&bytes)
         .map_err(|error| ApiError::InvalidJson(format!("the body is not JSON: {error}")))?;
     if !raw.is_object() {
@@ -92,7 +110,7 @@ pub async fn receive(
     let body = WebhookBody::deserialize(&raw)
         .map_err(|error| ApiError::InvalidJson(format!("the body is not an Omie webhook: {error}")))?;
     if body.ping.is_some() && body.app_key.is_none() {
-        return Ok(HttpResponse::Ok().json(WebhookAnswer { status: "pong", event_id: None }));
+        return Ok(("pong", HttpResponse::Ok().json(WebhookAnswer { status: "pong", event_id: None })));
     }
     let app_key = body.app_key.as_deref().ok_or(ApiError::MissingAppKey)?;
     let integration = state.registry.lookup(app_key).ok_or_else(|| {
@@ -106,12 +124,18 @@ pub async fn receive(
     state.limiter.check(integration.tenant_id)?;
 
     let envelope = to_envelope(&integration, &body, raw, &bytes);
+    let message_id = body.message_id.as_deref().unwrap_or_default();
+    tracing::Span::current().record("omie.message_id", message_id);
     state.log.append(&envelope).await.map_err(|error| {
-        tracing::warn!(%error, event_id = %envelope.id, "webhook not recorded; answering 503 so Omie retries");
+        tracing::warn!(%error, event_id = %envelope.id, message_id, "webhook not recorded; answering 503 so Omie retries");
         ApiError::BrokerUnavailable
     })?;
-    tracing::info!(event_id = %envelope.id, event_type = envelope.type_name(), tenant_id = %envelope.tenant_id, "webhook recorded");
-    Ok(HttpResponse::Ok().json(WebhookAnswer { status: "recorded", event_id: Some(envelope.id) }))
+    tracing::info!(event_id = %envelope.id, message_id, event_type = envelope.type_name(), tenant_id = %envelope.tenant_id, "webhook recorded");
+    let outcome = match envelope.event {
+        Event::WebhookUnprocessable(_) => "unprocessable",
+        _ => "recorded",
+    };
+    Ok((outcome, HttpResponse::Ok().json(WebhookAnswer { status: "recorded", event_id: Some(envelope.id) })))
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual larger body is a 413.

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use omie_sync_events::omie::{OmieClient, omie_code_of};
 use omie_sync_events::{Envelope, Event, ids};
+use omie_sync_platform::telemetry;
 use omie_sync_store::dead_letters::DeadLetter;
 use omie_sync_store::errors::{ErrorEvent, ImportError};
 use omie_sync_store::events::EventRow;
@@ -20,6 +21,7 @@ use omie_sync_store::users::User;
 use omie_sync_store::{
     StoreError, dead_letters, errors, events, history, integrations, offsets, records, sync_runs, timeline, users,
 };
+use rdkafka::message::{Headers as _, Message};
 use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
@@ -34,6 +36,43 @@ pub struct LogRecord {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
+    /// The W3C trace context headers the producer injected.
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+}
+
+impl LogRecord {
+    pub fn from_message(message: &impl Message) -> LogRecord {
+        let header = |name: &str| {
+            message.headers().and_then(|headers| {
+                headers
+                    .iter()
+                    .find(|header| header.key == name)
+                    .and_then(|header| header.value)
+                    .and_then(|value| std::str::from_utf8(value).ok())
+                    .map(str::to_owned)
+            })
+        };
+        LogRecord {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+            traceparent: header("traceparent"),
+            tracestate: header("tracestate"),
+        }
+    }
+
+    /// The trace id of the producer's span, when the record carries one.
+    pub fn trace_id(&self) -> Option<String> {
+        self.traceparent.as_deref().and_then(telemetry::trace_id_of_traceparent)
+    }
+
+    /// The producer's span context, for the consumer's span to continue or link.
+    pub fn trace_context(&self) -> opentelemetry::Context {
+        let headers = [("traceparent", self.traceparent.as_deref()), ("tracestate", self.tracestate.as_deref())];
+        telemetry::extract(headers.into_iter().filter_map(|(name, value)| value.map(|value| (name, value))))
+    }
 }
 
 /// What a batch did, for logs and metrics.
@@ -43,7 +82,8 @@ pub struct BatchReport {
     /// Records at offsets the database already holds (redelivery after a crash or rebalance).
     pub already_applied: usize,
     pub dead_lettered: usize,
-    pub verdicts: BTreeMap<String, usize>,
+    /// Events applied, by event type and verdict.
+    pub verdicts: BTreeMap<(&'static str, String), usize>,
     /// The next offset to read, per partition, as committed.
     pub next_offsets: BTreeMap<i32, i64>,
 }
@@ -117,10 +157,12 @@ async fn apply_in_transaction(
 
     let mut state = load_state(conn, decoded.iter().map(|(_, envelope)| envelope)).await?;
     for (record, envelope) in &decoded {
-        let logged = LoggedEvent { envelope, partition: record.partition, offset: record.offset };
+        let trace_id = record.trace_id();
+        let logged =
+            LoggedEvent { envelope, partition: record.partition, offset: record.offset, trace_id: trace_id.as_deref() };
         let changes = rules::decide(&state, logged);
         state.absorb(&changes);
-        *report.verdicts.entry(changes.verdict.label()).or_default() += 1;
+        *report.verdicts.entry((envelope.type_name(), changes.verdict.label())).or_default() += 1;
         writes.add(changes);
     }
     report.applied = decoded.len();

@@ -3,21 +3,26 @@
 //! monitoring. On assignment the consumer seeks to the offsets stored in PostgreSQL; on revoke
 //! it commits the mirror of what the database holds; on shutdown it stops between batches.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use omie_sync_platform::telemetry;
 use omie_sync_store::{PgPool, StoreError, offsets};
+use opentelemetry::trace::TraceContextExt as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::apply::{self, LogRecord, OffsetScope};
 use crate::dlq::DeadLetterQueue;
+use crate::metrics::{PartitionLabels, ProjectorMetrics};
 
 /// Longest pause between retries while the database is unavailable.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -28,11 +33,12 @@ pub struct ProjectorContext {
     scope: OffsetScope,
     /// Next offset per partition as last committed to PostgreSQL.
     committed: Mutex<HashMap<i32, i64>>,
+    metrics: ProjectorMetrics,
 }
 
 impl ProjectorContext {
-    pub fn new(database_url: String, scope: OffsetScope) -> ProjectorContext {
-        ProjectorContext { database_url, scope, committed: Mutex::new(HashMap::new()) }
+    pub fn new(database_url: String, scope: OffsetScope, metrics: ProjectorMetrics) -> ProjectorContext {
+        ProjectorContext { database_url, scope, committed: Mutex::new(HashMap::new()), metrics }
     }
 
     fn remember(&self, next_offsets: &std::collections::BTreeMap<i32, i64>) {
@@ -75,7 +81,24 @@ impl ProjectorContext {
     }
 }
 
-impl ClientContext for ProjectorContext {}
+impl ClientContext for ProjectorContext {
+    /// librdkafka's periodic statistics carry each partition's high watermark; the lag is what
+    /// PostgreSQL has not applied yet.
+    fn stats(&self, statistics: Statistics) {
+        let committed = self.committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let Some(topic) = statistics.topics.get(&self.scope.topic) else { return };
+        for (&partition, stats) in &topic.partitions {
+            if partition < 0 || stats.hi_offset < 0 {
+                continue;
+            }
+            let next = committed.get(&partition).copied().unwrap_or(0);
+            self.metrics
+                .consumer_lag
+                .get_or_create(&PartitionLabels { partition })
+                .set((stats.hi_offset - next).max(0));
+        }
+    }
+}
 
 impl ConsumerContext for ProjectorContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
@@ -149,7 +172,7 @@ pub async fn run(
             received = consumer.recv() => received,
         };
         let mut batch = match first {
-            Ok(message) => vec![to_record(&message)],
+            Ok(message) => vec![LogRecord::from_message(&message)],
             Err(error) => {
                 tracing::warn!(%error, "consumer error");
                 sleep(Duration::from_millis(200)).await;
@@ -161,7 +184,7 @@ pub async fn run(
             tokio::select! {
                 _ = sleep_until(deadline) => break,
                 received = consumer.recv() => match received {
-                    Ok(message) => batch.push(to_record(&message)),
+                    Ok(message) => batch.push(LogRecord::from_message(&message)),
                     Err(error) => {
                         tracing::warn!(%error, "consumer error");
                         break;
@@ -169,9 +192,12 @@ pub async fn run(
                 },
             }
         }
-        let Some(report) = apply_with_retry(&pool, &scope, &dlq, &batch, &mut shutdown).await else {
+        let span = batch_span(&scope, &batch);
+        let started = std::time::Instant::now();
+        let Some(report) = apply_with_retry(&pool, &scope, &dlq, &batch, &mut shutdown).instrument(span).await else {
             break;
         };
+        consumer.context().metrics.batch_applied(batch.len(), started.elapsed().as_secs_f64(), &report);
         consumer.context().remember(&report.next_offsets);
         let mirror = consumer.context().mirror(report.next_offsets.keys().copied());
         if mirror.count() > 0
@@ -224,11 +250,47 @@ async fn apply_with_retry(
     }
 }
 
-fn to_record(message: &impl Message) -> LogRecord {
-    LogRecord {
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        payload: message.payload().map(<[u8]>::to_vec),
+/// The batch's CONSUMER span (OpenTelemetry messaging conventions). It links every record's
+/// producer span and continues the trace of the first traced record, so a webhook that arrives
+/// alone is one trace from the HTTP request to the database; the records batched with it are
+/// reached through the links (and their `trace_id` on the event rows).
+fn batch_span(scope: &OffsetScope, batch: &[LogRecord]) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "process",
+        otel.name = %format!("process {}", scope.topic),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.operation.name = "process",
+        messaging.operation.type = "process",
+        messaging.destination.name = %scope.topic,
+        messaging.consumer.group.name = %scope.group,
+        messaging.batch.message_count = batch.len(),
+        messaging.destination.partition.id = tracing::field::Empty,
+        messaging.kafka.offset = tracing::field::Empty,
+        messaging.kafka.message.key = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    let partitions: BTreeSet<i32> = batch.iter().map(|record| record.partition).collect();
+    if let [partition] = partitions.into_iter().collect::<Vec<_>>()[..] {
+        span.record("messaging.destination.partition.id", partition.to_string());
     }
+    if let [record] = batch {
+        span.record("messaging.kafka.offset", record.offset);
+        if let Some(key) = record.key.as_deref() {
+            span.record("messaging.kafka.message.key", String::from_utf8_lossy(key).as_ref());
+        }
+    }
+    let producers: Vec<opentelemetry::Context> =
+        batch.iter().map(LogRecord::trace_context).filter(|context| context.span().span_context().is_valid()).collect();
+    if let Some(first) = producers.first() {
+        let _ = span.set_parent(first.clone());
+    }
+    for producer in &producers {
+        span.add_link(producer.span().span_context().clone());
+    }
+    if let Some(trace_id) = telemetry::trace_id(&span) {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
+    span
 }

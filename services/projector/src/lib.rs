@@ -10,6 +10,7 @@ pub mod config;
 pub mod consumer;
 pub mod dlq;
 pub mod error;
+pub mod metrics;
 pub mod replay;
 pub mod rules;
 
@@ -20,7 +21,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, web};
 use anyhow::Context as _;
 use omie_sync_platform::auth::JwtKeys;
-use omie_sync_platform::{http, kafka, openapi};
+use omie_sync_platform::{http, kafka, openapi, telemetry};
 use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -58,7 +59,8 @@ impl Application {
         config.validate()?;
         let pool = omie_sync_store::pool(&config.shared.database_url, config.pool_size as usize)?;
         let scope = OffsetScope { group: config.group_id.clone(), topic: config.shared.events_topic.clone() };
-        let context = ProjectorContext::new(config.shared.database_url.clone(), scope.clone());
+        let (metrics, exposition) = metrics::ProjectorMetrics::register();
+        let context = ProjectorContext::new(config.shared.database_url.clone(), scope.clone(), metrics.clone());
         let consumer: ProjectorConsumer = kafka::consumer_config(&config.shared.kafka_brokers, &config.group_id)
             .create_with_context(context)
             .context("cannot create the Kafka consumer (check KAFKA_BROKERS)")?;
@@ -78,17 +80,23 @@ impl Application {
         let webhook_base = web::Data::new(api::WebhookBase(config.shared.public_base_url.clone()));
         let document = <api::ApiDoc as utoipa::OpenApi>::openapi();
         let pool_data = web::Data::new(pool);
+        let metrics = web::Data::new(metrics);
+        let exposition = web::Data::new(exposition);
         let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("cannot bind {}:{} (PROJECTOR_HOST/PROJECTOR_PORT)", config.host, config.port))?;
         let port = listener.local_addr()?.port();
         let mut server = actix_web::HttpServer::new(move || {
             App::new()
+                .wrap(telemetry::http_spans())
                 .app_data(keys.clone())
+                .app_data(metrics.clone())
+                .app_data(exposition.clone())
                 .app_data(pool_data.clone())
                 .app_data(webhook_base.clone())
                 .configure(http::extractor_errors)
                 .route("/health", web::get().to(http::health))
                 .route("/ready", web::get().to(http::ready))
+                .route("/metrics", web::get().to(metrics::serve))
                 .configure(|config| openapi::serve(config, &document))
                 .configure(api::routes)
                 .default_service(web::to(http::not_found))

@@ -36,7 +36,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    omie_sync_platform::logging::init();
+    let _telemetry = omie_sync_platform::telemetry::init("projector");
     match run(Cli::parse().command).await {
         Ok(code) => code,
         Err(error) => {

@@ -24,6 +24,7 @@ use omie_sync_events::{
 use omie_sync_platform::config::SharedConfig;
 use omie_sync_platform::event_log::EventLog;
 use omie_sync_platform::kafka;
+use omie_sync_platform::metrics::ProduceMetrics;
 use omie_sync_store::errors::{ImportError, STATUS_OPEN};
 use omie_sync_store::shadow::{self, Shadow};
 use omie_sync_store::users::User;
@@ -185,7 +186,8 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
     let producer: FutureProducer = kafka::producer_config(&args.shared.kafka_brokers, 10_000)
         .create()
         .context("cannot create the Kafka producer (check KAFKA_BROKERS)")?;
-    let log = EventLog::new(producer, args.shared.events_topic.clone(), Duration::from_secs(10));
+    let log =
+        EventLog::new(producer, args.shared.events_topic.clone(), Duration::from_secs(10), ProduceMetrics::detached());
     let audit = Audit { log: &log, operator: &args.operator, tenants: &tenants };
     audit.record(|_| Event::ReplayStarted(ReplayStarted { replay_id, mode, scope: scope.clone() })).await?;
 
@@ -684,12 +686,7 @@ impl LogReader {
                 (Some(_), None) => false,
             };
             if in_scope {
-                pending.push(LogRecord {
-                    partition,
-                    offset,
-                    key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().map(<[u8]>::to_vec),
-                });
+                pending.push(LogRecord::from_message(&message));
             }
             if offset + 1 >= target {
                 stopped.insert(partition, ());

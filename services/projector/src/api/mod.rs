@@ -44,10 +44,10 @@ pub struct WebhookBase(pub String);
 #[derive(OpenApi)]
 #[openapi(
     info(title = "omie-sync projector: read API", description = "The integrations centre's reads, served from the projections. Every `/api/v1` route needs a bearer JWT (roles `admin`, `financeiro`); the tenant comes from the token. Errors are `application/problem+json` (see `schemas/problems.md`)."),
-    paths(omie_sync_platform::http::health, omie_sync_platform::http::ready, integration, list_users, list_errors, get_error, error_log, error_related, list_history, record_timeline, sync_progress, stats),
+    paths(omie_sync_platform::http::health, omie_sync_platform::http::ready, crate::metrics::serve, integration, list_users, list_errors, get_error, error_log, error_related, list_history, record_timeline, sync_progress, stats),
     components(schemas(Problem)),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "Open: liveness, readiness, this document"), (name = "integration"), (name = "users"), (name = "errors"), (name = "history"), (name = "records"), (name = "syncs"))
+    tags((name = "ops", description = "Open: liveness, readiness, metrics, this document"), (name = "integration"), (name = "users"), (name = "errors"), (name = "history"), (name = "records"), (name = "syncs"))
 )]
 pub struct ApiDoc;
 
@@ -316,9 +316,7 @@ async fn error_related(
     let mut conn = connect(&pool).await?;
     let error = tenant_error(&mut conn, &caller, error_id.into_inner()).await?;
     let items: Vec<TimelineView> = match error.omie_code {
-        Some(code) => {
-            timeline::for_record(&mut conn, tenant, code).await?.into_iter().map(TimelineView::from).collect()
-        }
+        Some(code) => timeline_of(&mut conn, tenant, code).await?,
         None => {
             let logged = errors::log(&mut conn, error.id).await?;
             let event_ids: Vec<Uuid> = logged.iter().map(|entry| entry.event_id).collect();
@@ -333,6 +331,7 @@ async fn error_related(
                     at: row.recorded_at,
                     log_partition: row.log_partition,
                     log_offset: row.log_offset,
+                    trace_id: row.trace_id,
                 })
                 .collect()
         }
@@ -420,9 +419,26 @@ async fn record_timeline(
 ) -> Result<HttpResponse, ReadError> {
     let code = omie_code.into_inner();
     let mut conn = connect(&pool).await?;
-    let items: Vec<TimelineView> =
-        timeline::for_record(&mut conn, caller.tenant_id(), code).await?.into_iter().map(TimelineView::from).collect();
+    let items = timeline_of(&mut conn, caller.tenant_id(), code).await?;
     Ok(HttpResponse::Ok().json(Items { items }))
+}
+
+/// A record's timeline, each entry with the trace id of its event.
+async fn timeline_of(
+    conn: &mut diesel_async::AsyncPgConnection,
+    tenant: Uuid,
+    code: i64,
+) -> Result<Vec<TimelineView>, ReadError> {
+    let entries = timeline::for_record(conn, tenant, code).await?;
+    let event_ids: Vec<Uuid> = entries.iter().map(|entry| entry.event_id).collect();
+    let traces = events::trace_ids(conn, tenant, &event_ids).await?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| {
+            let trace_id = traces.get(&entry.event_id).cloned();
+            TimelineView::new(entry, trace_id)
+        })
+        .collect())
 }
 
 /// Counts of the tenant's projections (what `make run` summarises).

@@ -219,6 +219,10 @@ pub struct ErrorView {
     pub last_seen_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub archived: Option<ArchiveView>,
+    /// The W3C trace id of the event that last failed the record: its trace shows the webhook
+    /// or sync page from the HTTP request to this row.
+    #[schema(example = "4bf92f3577b34da6a3ce929d0e0e4736")]
+    pub trace_id: Option<String>,
 }
 
 impl From<ImportError> for ErrorView {
@@ -243,6 +247,7 @@ impl From<ImportError> for ErrorView {
             last_seen_at: error.last_seen_at,
             resolved_at: error.resolved_at,
             archived,
+            trace_id: error.trace_id,
         }
     }
 }
@@ -263,6 +268,8 @@ pub struct ErrorLogEntryView {
     /// The event's payload as recorded: the Omie record or webhook body that failed.
     #[schema(value_type = Object)]
     pub input: Value,
+    /// The W3C trace id the event travelled with.
+    pub trace_id: Option<String>,
 }
 
 impl ErrorLogEntryView {
@@ -275,6 +282,7 @@ impl ErrorLogEntryView {
             reason: logged.reason,
             how_to_fix: explain::how_to_fix(&error.kind, error.omie_code, error.email.as_deref()),
             input: event.and_then(|event| event.payload.get("payload").cloned()).unwrap_or(Value::Null),
+            trace_id: event.and_then(|event| event.trace_id.clone()),
         }
     }
 }
@@ -293,10 +301,12 @@ pub struct TimelineView {
     pub at: DateTime<Utc>,
     pub log_partition: i32,
     pub log_offset: i64,
+    /// The W3C trace id the event travelled with.
+    pub trace_id: Option<String>,
 }
 
-impl From<TimelineEntry> for TimelineView {
-    fn from(entry: TimelineEntry) -> TimelineView {
+impl TimelineView {
+    pub fn new(entry: TimelineEntry, trace_id: Option<String>) -> TimelineView {
         TimelineView {
             event_id: entry.event_id,
             event_type: entry.event_type,
@@ -305,6 +315,7 @@ impl From<TimelineEntry> for TimelineView {
             at: entry.at,
             log_partition: entry.log_partition,
             log_offset: entry.log_offset,
+            trace_id,
         }
     }
 }

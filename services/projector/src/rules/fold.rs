@@ -39,6 +39,8 @@ pub struct LoggedEvent<'a> {
     pub envelope: &'a Envelope,
     pub partition: i32,
     pub offset: i64,
+    /// The W3C trace id the record travelled with (its `traceparent` header).
+    pub trace_id: Option<&'a str>,
 }
 
 /// The projector's verdict on one event, shown in the record timeline.
@@ -627,6 +629,7 @@ fn open_error(
                 last_seen_at: at,
                 resolved_at: None,
                 archived: None,
+                trace_id: None,
             }
         }
     };
@@ -772,6 +775,7 @@ impl<'a> Draft<'a> {
             log_offset: self.logged.offset,
             actor: self.actor(),
             payload: serde_json::to_value(envelope).unwrap_or(Value::Null),
+            trace_id: self.logged.trace_id.map(str::to_owned),
         });
     }
 
@@ -830,7 +834,13 @@ impl<'a> Draft<'a> {
         }
     }
 
-    fn finish(self) -> Changes {
+    fn finish(mut self) -> Changes {
+        let failing = self.logged.envelope.id;
+        for error in &mut self.errors {
+            if error.status == STATUS_OPEN && error.last_event_id == failing {
+                error.trace_id = self.logged.trace_id.map(str::to_owned);
+            }
+        }
         Changes {
             verdict: self.verdict,
             event: self.event,

@@ -20,7 +20,11 @@ impl Folder {
     }
 
     fn apply(&mut self, envelope: &Envelope) -> Changes {
-        let changes = decide(&self.state, LoggedEvent { envelope, partition: 0, offset: self.offset });
+        self.apply_traced(envelope, None)
+    }
+
+    fn apply_traced(&mut self, envelope: &Envelope, trace_id: Option<&str>) -> Changes {
+        let changes = decide(&self.state, LoggedEvent { envelope, partition: 0, offset: self.offset, trace_id });
         self.state.absorb(&changes);
         self.offset += 1;
         changes
@@ -168,6 +172,23 @@ fn errors_open_count_reopen_and_resolve() {
     let no_name =
         folder.apply(&upsert(6, json!({"codigo_cliente_omie": 21, "email": "x@x.com.br", "tags": ["Espresso"]})));
     assert_eq!(no_name.verdict, Verdict::Failed(ErrorKind::MissingName));
+}
+
+#[test]
+fn an_error_carries_the_trace_of_the_event_that_last_failed_it() {
+    let mut folder = Folder::new();
+    let first = folder.apply_traced(&upsert(1, record(20, "Rafael", "", &["Espresso"], false)), Some("trace-a"));
+    assert_eq!(first.event.unwrap().trace_id.as_deref(), Some("trace-a"));
+    assert_eq!(folder.error(20, ErrorKind::MissingEmail).unwrap().trace_id.as_deref(), Some("trace-a"));
+    folder.apply_traced(&upsert(2, record(20, "Rafael", " ", &["Espresso"], false)), Some("trace-b"));
+    assert_eq!(folder.error(20, ErrorKind::MissingEmail).unwrap().trace_id.as_deref(), Some("trace-b"));
+    folder.apply_traced(&upsert(3, record(20, "Rafael", "rafael@x.com.br", &["Espresso"], false)), Some("trace-c"));
+    let resolved = folder.error(20, ErrorKind::MissingEmail).unwrap();
+    assert_eq!(
+        (resolved.status.as_str(), resolved.trace_id.as_deref()),
+        (STATUS_RESOLVED, Some("trace-b")),
+        "the fix does not replace the failing trace"
+    );
 }
 
 #[test]
