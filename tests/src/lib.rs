@@ -37,6 +37,14 @@ pub fn kafka_brokers() -> String {
         .expect("TEST_KAFKA_BROKERS is not set: run the tests with `make test`, which starts the Kafka-API broker")
 }
 
+/// Serves `simulator` on a free port in the background; its base URL.
+pub fn serve_omie(simulator: &omie_sim::Simulator) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    tokio::spawn(simulator.clone().serve(listener).expect("serve omie-sim"));
+    url
+}
+
 /// Polls `check` until it yields a value or `timeout` passes (then panics with `what`).
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where

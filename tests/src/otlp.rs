@@ -1,7 +1,9 @@
 //! An in-process OTLP/HTTP receiver: what the services export, decoded, for tests to inspect.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use actix_web::http::KeepAlive;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
@@ -20,11 +22,18 @@ impl OtlpReceiver {
     pub async fn start() -> OtlpReceiver {
         let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
         let sink = web::Data::new(Arc::clone(&spans));
-        let server =
-            HttpServer::new(move || App::new().app_data(sink.clone()).route("/v1/traces", web::post().to(receive)))
-                .workers(1)
-                .bind(("127.0.0.1", 0))
-                .expect("bind the OTLP receiver");
+        // A batch of 512 spans with their SQL text is well over actix's 256 KiB default body limit;
+        // the exporter keeps its connection open between batches.
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(sink.clone())
+                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                .route("/v1/traces", web::post().to(receive))
+        })
+        .keep_alive(KeepAlive::Timeout(Duration::from_secs(3600)))
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .expect("bind the OTLP receiver");
         let port = server.addrs()[0].port();
         tokio::spawn(server.run());
         OtlpReceiver { spans, port }

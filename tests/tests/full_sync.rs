@@ -9,9 +9,11 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use omie_sim::generator::{self, CompanySpec, EmailTruth, Truth};
-use omie_sim::{Faults, Simulator};
-use omie_sync_e2e::eventually;
+use omie_sim::{Company, Faults, Simulator};
 use omie_sync_e2e::stack::Stack;
+use omie_sync_e2e::{eventually, serve_omie};
+use omie_sync_events::envelope::SCHEMA_VERSION;
+use omie_sync_events::{Actor, ActorKind, Envelope, Event, SyncRequested, ids};
 use omie_sync_platform::auth::Role;
 use omie_sync_store::schema::{events, history, import_errors, users};
 use reqwest::Method;
@@ -57,9 +59,7 @@ fn start_omie() -> (Simulator, String, BTreeMap<i64, &'static str>) {
     let generated = generator::company(&spec, APP_SECRET, 5_000, 21);
     let outcomes = outcomes(&generated.truths);
     let simulator = Simulator::generated(generated, 3);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(simulator.clone().serve(listener).expect("serve omie-sim"));
+    let url = serve_omie(&simulator);
     (simulator, url, outcomes)
 }
 
@@ -248,6 +248,72 @@ async fn an_ingress_killed_mid_sync_leaves_a_failed_run_and_no_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_no_process_is_doing_is_settled_by_the_next_sync_request() {
+    let records = (1..=3)
+        .map(|code| {
+            let record = json!({
+                "codigo_cliente_omie": code,
+                "razao_social": format!("Empresa {code}"),
+                "email": format!("u{code}@aurora.com.br"),
+                "tags": [{"tag": "Espresso"}],
+            });
+            (code, record)
+        })
+        .collect();
+    let simulator = Simulator::new(Company { app_key: APP_KEY.into(), app_secret: APP_SECRET.into(), records }, 1);
+    let omie_url = serve_omie(&simulator);
+    let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
+    let tenant = Uuid::new_v4();
+    let admin = stack.token(tenant, Role::Admin);
+    stack.configure(tenant, APP_KEY, APP_SECRET, "Espresso").await;
+
+    // What an ingress that died mid-sync leaves when its successor could not settle the run at
+    // start (the broker was down then): a run the projection shows running that nobody does.
+    let lost = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    stack
+        .append(&Envelope {
+            id: Uuid::now_v7(),
+            schema_version: SCHEMA_VERSION,
+            tenant_id: tenant,
+            integration_id: ids::integration_id(tenant),
+            occurred_at: now,
+            recorded_at: now,
+            actor: Actor { kind: ActorKind::EspressoUser, id: Some("admin".into()), name: None, email: None },
+            subject: None,
+            correlation_id: Some(lost),
+            causation_id: None,
+            event: Event::SyncRequested(SyncRequested { sync_id: lost }),
+        })
+        .await;
+    let lost_id = lost.to_string();
+    eventually("the lost run to show running", Duration::from_secs(20), || async {
+        progress(&stack, &admin, &lost_id).await.filter(|run| run["status"] == "running")
+    })
+    .await;
+
+    let started = stack.command(Method::POST, SYNC, &admin, json!({})).await;
+    assert_eq!(started.status(), 202, "a run nobody is doing does not block syncs");
+    let sync_id = started.json::<Value>().await.expect("JSON")["sync_id"].as_str().expect("sync_id").to_owned();
+    assert_ne!(sync_id, lost_id);
+    let settled = wait_finished(&stack, &admin, &lost_id).await;
+    assert_eq!(settled["status"], "failed", "{settled}");
+    assert!(settled["failure_reason"].as_str().is_some_and(|reason| reason.contains("interrupted")), "{settled}");
+    let run = wait_finished(&stack, &admin, &sync_id).await;
+    assert_eq!((run["status"].as_str(), run["users_created"].as_i64()), (Some("completed"), Some(3)), "{run}");
+    let history: Value = stack.read("/api/v1/history", &admin).await.json().await.expect("history");
+    let actor_of = |action: &str, id: &str| {
+        history["items"].as_array().expect("items").iter().find_map(|row| {
+            (row["action"] == action && row["details"]["sync_id"] == id).then(|| row["actor"]["kind"].clone())
+        })
+    };
+    assert_eq!(actor_of("sync_started", &sync_id), Some(json!("espresso_user")), "{history}");
+    assert_eq!(actor_of("sync_finished", &sync_id), Some(json!("system")), "the sync itself finished it: {history}");
+    assert_eq!(actor_of("sync_failed", &lost_id), Some(json!("system")), "{history}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_error() {
     let (simulator, omie_url, outcomes) = start_omie();
     let expected = tally(&outcomes);
@@ -280,6 +346,9 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
         .await
         .expect("errors");
     assert_eq!(blocked.len(), 1, "the guard raised its error");
+    let missing_users = i64::try_from(removed.iter().filter(|code| outcomes[*code] == "users").count()).expect("count");
+    let counted = format!("{missing_users} of {} active users are missing", expected["users"]);
+    assert!(blocked[0].starts_with(&counted), "the error says how many: {}", blocked[0]);
 
     // An admin confirms: the users whose records are gone are deactivated, audited.
     let sync_id = second["id"].as_str().expect("id");
@@ -287,7 +356,6 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
     assert_eq!(stack.command(Method::POST, &path, &admin, json!({})).await.status(), 202);
     let unknown = format!("/api/v1/integrations/omie/syncs/{}/confirm-deactivation", Uuid::new_v4());
     assert_eq!(stack.command(Method::POST, &unknown, &admin, json!({})).await.status(), 404);
-    let missing_users = i64::try_from(removed.iter().filter(|code| outcomes[*code] == "users").count()).expect("count");
     eventually("the confirmed deactivation", Duration::from_secs(30), || async {
         (active_users(&stack, tenant).await == expected["users"] - missing_users).then_some(())
     })
@@ -301,5 +369,13 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
         .expect("history");
     assert_eq!(confirmed.len(), 1);
     assert_eq!(confirmed[0]["kind"], "espresso_user");
+    let status: String = import_errors::table
+        .filter(import_errors::tenant_id.eq(tenant))
+        .filter(import_errors::kind.eq("mass_deactivation_blocked"))
+        .select(import_errors::status)
+        .first(&mut conn)
+        .await
+        .expect("the guard's error");
+    assert_eq!(status, "resolved", "confirming settles the guard's error");
     stack.stop().await;
 }

@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use omie_sim::Simulator;
+use omie_sim::generator::{self, CompanySpec};
 use omie_sync_e2e::fixtures::{manifest, webhook};
 use omie_sync_e2e::otlp::{OtlpReceiver, SpanKind, attribute, hex};
 use omie_sync_e2e::stack::Stack;
-use omie_sync_e2e::{eventually, telemetry_with};
+use omie_sync_e2e::{eventually, serve_omie, telemetry_with};
 use omie_sync_platform::auth::Role;
 use omie_sync_platform::telemetry::Export;
 use serde_json::{Value, json};
@@ -391,5 +393,94 @@ async fn info_logs_hold_no_secret_token_or_email() {
     for secret in secrets {
         assert!(!text.contains(&secret), "{secret} appears in the logs:\n{text}");
     }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn omie_calls_are_traced_and_their_faults_and_sync_pages_counted() {
+    let receiver = OtlpReceiver::start().await;
+    let telemetry = telemetry_with(std::io::sink, Export::OtlpHttp(receiver.url()));
+    let fixtures = manifest();
+    let spec = CompanySpec { slug: "aurora", app_key: &fixtures.app_key, tag: &fixtures.tag };
+    let records = 1_200;
+    let simulator = Simulator::generated(generator::company(&spec, &fixtures.app_secret, records, 5), 5);
+    let omie_url = serve_omie(&simulator);
+    let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
+    let tenant = Uuid::new_v4();
+    let admin = stack.token(tenant, Role::Admin);
+
+    let wrong_secret = &fixtures.app_secret[1..];
+    stack.configure(tenant, &fixtures.app_key, wrong_secret, &fixtures.tag).await;
+    let test = "/api/v1/integrations/omie/test-connection";
+    let refused: Value =
+        stack.command(reqwest::Method::POST, test, &admin, json!({})).await.json().await.expect("JSON");
+    assert_eq!(refused["outcome"], "invalid_credentials", "{refused}");
+
+    let credentials = json!({"app_key": fixtures.app_key, "app_secret": fixtures.app_secret});
+    let put = stack.command(reqwest::Method::PUT, "/api/v1/integrations/omie/credentials", &admin, credentials).await;
+    assert_eq!(put.status(), 202);
+    stack.wait_applied(5).await;
+    let started: Value = stack
+        .command(reqwest::Method::POST, "/api/v1/integrations/omie/sync", &admin, json!({}))
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let sync_id = started["sync_id"].as_str().expect("a sync id").to_owned();
+    let run = eventually("the sync to complete", Duration::from_secs(60), || async {
+        let (_, run) = stack.get_json(&format!("/api/v1/syncs/{sync_id}"), &admin).await;
+        (run["status"] == "completed").then_some(run)
+    })
+    .await;
+    let pages = records.div_ceil(500) as f64;
+    assert_eq!(run["pages_done"].as_f64(), Some(pages), "{run}");
+
+    let ingress = metrics_of(&stack, &stack.ingress_url).await;
+    assert_eq!(
+        sum(&ingress, "omie_sync_omie_faults_total", &[("method", "ListarClientes"), ("code", "invalid_credentials")]),
+        1.0
+    );
+    assert_eq!(sum(&ingress, "omie_sync_omie_faults_total", &[]), 1.0, "no other fault happened");
+    assert_eq!(sum(&ingress, "omie_sync_sync_pages_total", &[]), pages);
+
+    let spans = eventually("the sync's spans to be exported", Duration::from_secs(30), || {
+        telemetry.flush();
+        let spans = receiver.spans();
+        let done = spans.iter().any(|span| span.name == "full sync");
+        async move { done.then_some(spans) }
+    })
+    .await;
+    let route_of = |route: &str| {
+        spans
+            .iter()
+            .find(|span| {
+                span.kind == SpanKind::Server as i32 && attribute(span, "http.route").as_deref() == Some(route)
+            })
+            .unwrap_or_else(|| panic!("no server span for {route}"))
+    };
+    let tested = route_of(test);
+    let omie_calls: Vec<_> = spans.iter().filter(|span| span.parent_span_id == tested.span_id).collect();
+    let call = omie_calls
+        .iter()
+        .find(|span| span.name == "Omie ListarClientes")
+        .unwrap_or_else(|| panic!("the test connection's Omie call is traced: {omie_calls:?}"));
+    assert_eq!(call.kind, SpanKind::Client as i32);
+    assert_eq!(attribute(call, "error.type").as_deref(), Some("invalid_credentials"));
+    assert!(
+        omie_calls.iter().any(|span| span.kind == SpanKind::Producer as i32),
+        "the connection test's event is produced inside the request"
+    );
+
+    let requested = route_of("/api/v1/integrations/omie/sync");
+    let sync = spans.iter().find(|span| span.name == "full sync").expect("the sync's span");
+    assert!(
+        sync.links.iter().any(|link| link.span_id == requested.span_id),
+        "the sync links the request that started it"
+    );
+    let inside: Vec<_> = spans.iter().filter(|span| span.parent_span_id == sync.span_id).collect();
+    let listed = inside.iter().filter(|span| span.name == "Omie ListarClientes").count();
+    assert_eq!(listed as f64, pages, "one Omie call per page");
+    let produced = inside.iter().filter(|span| span.kind == SpanKind::Producer as i32).count();
+    assert_eq!(produced, records + pages as usize + 1, "a row per record, a progress event per page, the completion");
     stack.stop().await;
 }

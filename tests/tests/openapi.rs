@@ -9,7 +9,7 @@ use std::time::Duration;
 use omie_sim::Simulator;
 use omie_sim::generator::{self, CompanySpec};
 use omie_sync_e2e::stack::Stack;
-use omie_sync_e2e::{eventually, fixtures, repo_root};
+use omie_sync_e2e::{eventually, fixtures, repo_root, serve_omie};
 use omie_sync_platform::auth::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -155,9 +155,7 @@ async fn every_documented_operation_answers_as_documented() {
     let spec = CompanySpec { slug: "aurora", app_key: &manifest.app_key, tag: &manifest.tag };
     let simulator = Simulator::generated(generator::company(&spec, &manifest.app_secret, 60, 8), 8);
     simulator.set_faults(omie_sim::Faults { latency_ms: 300, ..Default::default() });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let omie_url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(simulator.serve(listener).expect("serve omie-sim"));
+    let omie_url = serve_omie(&simulator);
     let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
     let [(_, ingress_document), (_, projector_document)] = documents();
     let client = Client {

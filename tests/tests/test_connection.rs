@@ -3,9 +3,11 @@
 //! its actor and shows on the integration.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use omie_sim::{Company, Faults, Simulator};
 use omie_sync_e2e::stack::Stack;
+use omie_sync_e2e::{eventually, serve_omie};
 use omie_sync_platform::auth::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -18,9 +20,7 @@ const TEST: &str = "/api/v1/integrations/omie/test-connection";
 fn start_omie() -> (Simulator, String) {
     let company = Company { app_key: APP_KEY.into(), app_secret: APP_SECRET.into(), records: BTreeMap::new() };
     let simulator = Simulator::new(company, 1);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(simulator.clone().serve(listener).expect("serve omie-sim"));
+    let url = serve_omie(&simulator);
     (simulator, url)
 }
 
@@ -87,5 +87,54 @@ async fn an_unreachable_omie_is_reported_as_unavailable() {
     stack.configure(tenant, APP_KEY, APP_SECRET, "Espresso").await;
     let unavailable = test_connection(&stack, &stack.token(tenant, Role::Financeiro)).await;
     assert_eq!(unavailable["outcome"], "omie_unavailable");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redundant_call_is_answered_at_once_not_waited_out() {
+    let (simulator, omie_url) = start_omie();
+    let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
+    let tenant = Uuid::new_v4();
+    let admin = stack.token(tenant, Role::Admin);
+    stack.configure(tenant, APP_KEY, APP_SECRET, "Espresso").await;
+    simulator.set_faults(Faults { redundant_window_secs: Some(60), ..Faults::default() });
+    assert_eq!(test_connection(&stack, &admin).await["outcome"], "ok");
+
+    let started = Instant::now();
+    let repeated = test_connection(&stack, &admin).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "answered without waiting Omie's 60 s: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(repeated["outcome"], "omie_unavailable", "{repeated}");
+    assert!(repeated["detail"].as_str().is_some_and(|detail| detail.contains("test again in")), "{repeated}");
+    assert_eq!(simulator.calls().get("ListarClientes").copied(), Some(2), "no retry behind the button");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_met_by_a_sync_holds_for_the_connection_test_too() {
+    let (simulator, omie_url) = start_omie();
+    let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
+    let tenant = Uuid::new_v4();
+    let admin = stack.token(tenant, Role::Admin);
+    stack.configure(tenant, APP_KEY, APP_SECRET, "Espresso").await;
+    simulator.set_faults(Faults { block_seconds: Some(900), ..Faults::default() });
+
+    let sync = stack.command(Method::POST, "/api/v1/integrations/omie/sync", &admin, json!({})).await;
+    assert_eq!(sync.status(), 202);
+    eventually("the sync to meet the block", Duration::from_secs(20), || async {
+        simulator.calls().contains_key("ListarClientes").then_some(())
+    })
+    .await;
+    let blocked = test_connection(&stack, &admin).await;
+    assert_eq!(blocked["outcome"], "blocked", "{blocked}");
+    assert!(blocked["blocked_until"].is_string(), "{blocked}");
+    assert_eq!(
+        simulator.calls().get("ListarClientes").copied(),
+        Some(1),
+        "the test did not call into the block (each call would extend it)"
+    );
     stack.stop().await;
 }

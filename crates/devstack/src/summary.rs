@@ -111,8 +111,8 @@ pub fn render(report: &Report<'_>) -> String {
     line(format!("Manifest cases matched: {}/{} {mark}", report.manifest_matched, report.manifest_total));
     line(String::new());
     line("Try it".into());
-    line(format!("  ingress    {}", report.ingress_url));
-    line(format!("  projector  {}", report.projector_url));
+    line(format!("  ingress    {}  (metrics: {}/metrics)", report.ingress_url, report.ingress_url));
+    line(format!("  projector  {}  (metrics: {}/metrics)", report.projector_url, report.projector_url));
     line(format!(
         "  omie-sim   {}  (POST /control/changes {{\"count\": 10}} sends more live changes)",
         report.omie_sim_url

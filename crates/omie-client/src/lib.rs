@@ -6,7 +6,9 @@
 //! call of that method and app key until it ends (calls during the block fail locally, so they
 //! cannot extend it); "already running" and 429 back off and retry a bounded number of times.
 //! Client-side limits keep us under Omie's: at most `calls_per_minute` calls and
-//! `max_concurrent` calls in flight per app key and method.
+//! `max_concurrent` calls in flight per app key and method. Handles made with
+//! [`OmieClient::answering_at_once`] share those limits and any block with the client they came
+//! from, so a button pressed during a sync neither crosses Omie's limits nor calls into a block.
 
 pub mod fault;
 
@@ -51,6 +53,8 @@ pub struct Settings {
     pub too_many_requests_pause: Duration,
     /// Retries of "already running" and 429 before giving up.
     pub max_retries: u32,
+    /// Whether a redundant call waits the time Omie states and is retried once.
+    pub wait_when_redundant: bool,
 }
 
 impl Settings {
@@ -63,6 +67,7 @@ impl Settings {
             already_running_pause: Duration::from_secs(10),
             too_many_requests_pause: Duration::from_secs(5),
             max_retries: 3,
+            wait_when_redundant: true,
         }
     }
 }
@@ -73,7 +78,7 @@ pub struct ListarClientes {
     pub pagina: u32,
     pub registros_por_pagina: u32,
     pub apenas_importado_api: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "clientesFiltro", skip_serializing_if = "Option::is_none")]
     pub clientes_filtro: Option<Value>,
 }
 
@@ -117,13 +122,19 @@ struct ResumidoPage {
 
 type Key = (String, &'static str);
 
+#[derive(Clone)]
 pub struct OmieClient {
     http: reqwest::Client,
     settings: Settings,
+    limits: Arc<Limits>,
+    observer: Option<Arc<dyn FaultObserver>>,
+}
+
+/// What every handle of one client shares, per app key and method.
+struct Limits {
     rate: DefaultKeyedRateLimiter<Key>,
     in_flight: Mutex<HashMap<Key, Arc<Semaphore>>>,
     blocked_until: Mutex<HashMap<Key, Instant>>,
-    observer: Option<Arc<dyn FaultObserver>>,
 }
 
 impl OmieClient {
@@ -133,14 +144,21 @@ impl OmieClient {
             .timeout(settings.timeout)
             .build()
             .map_err(|error| OmieError::Transport(error.to_string()))?;
-        Ok(OmieClient {
-            http,
+        let limits = Limits {
             rate: RateLimiter::keyed(Quota::per_minute(per_minute)),
-            settings,
             in_flight: Mutex::new(HashMap::new()),
             blocked_until: Mutex::new(HashMap::new()),
-            observer: None,
-        })
+        };
+        Ok(OmieClient { http, settings, limits: Arc::new(limits), observer: None })
+    }
+
+    /// A handle for someone waiting on the answer: every fault is answered at once, without
+    /// the pauses and retries, while the limits and blocks stay shared with `self`.
+    pub fn answering_at_once(&self) -> OmieClient {
+        let mut handle = self.clone();
+        handle.settings.max_retries = 0;
+        handle.settings.wait_when_redundant = false;
+        handle
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn FaultObserver>) -> OmieClient {
@@ -199,7 +217,7 @@ impl OmieClient {
             }
             let outcome = self.call_once(credentials, &key, method, &param).await;
             match outcome {
-                Err(OmieError::Redundant(wait)) if !redundant_retried => {
+                Err(OmieError::Redundant(wait)) if self.settings.wait_when_redundant && !redundant_retried => {
                     redundant_retried = true;
                     tokio::time::sleep(wait + Duration::from_secs(1)).await;
                 }
@@ -229,13 +247,13 @@ impl OmieClient {
         param: &Value,
     ) -> Result<Value, OmieError> {
         let permits = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut in_flight = self.limits.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             Arc::clone(
                 in_flight.entry(key.clone()).or_insert_with(|| Arc::new(Semaphore::new(self.settings.max_concurrent))),
             )
         };
         let _permit = permits.acquire_owned().await.map_err(|error| OmieError::Transport(error.to_string()))?;
-        self.rate.until_key_ready(key).await;
+        self.limits.rate.until_key_ready(key).await;
         let body = json!({
             "call": method,
             "app_key": credentials.app_key,
@@ -288,12 +306,12 @@ impl OmieClient {
     }
 
     fn block_remaining(&self, key: &Key) -> Option<Duration> {
-        let blocked = self.blocked_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let blocked = self.limits.blocked_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         blocked.get(key).and_then(|until| until.checked_duration_since(Instant::now()))
     }
 
     fn block(&self, key: &Key, duration: Duration) {
-        let mut blocked = self.blocked_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut blocked = self.limits.blocked_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         blocked.insert(key.clone(), Instant::now() + duration);
     }
 }

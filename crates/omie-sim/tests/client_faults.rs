@@ -57,6 +57,17 @@ async fn right_keys_page_through_and_wrong_keys_fail_without_retry() {
 }
 
 #[tokio::test]
+async fn a_filter_reaches_omie_under_its_own_name() {
+    let (_simulator, settings) = start(30);
+    let client = OmieClient::new(settings).unwrap();
+    let params =
+        ListarClientes { clientes_filtro: Some(json!({"codigo_cliente_omie": 7})), ..ListarClientes::page(1, 50) };
+    let page = client.listar_clientes(&credentials(APP_SECRET), &params).await.unwrap();
+    let codes: Vec<_> = page.clientes_cadastro.iter().map(|record| record["codigo_cliente_omie"].clone()).collect();
+    assert_eq!(codes, [json!(7)], "clientesFiltro narrows the listing");
+}
+
+#[tokio::test]
 async fn a_redundant_call_waits_the_stated_time_and_retries_once() {
     let (simulator, settings) = start(10);
     simulator.set_faults(Faults { redundant_window_secs: Some(1), ..Faults::default() });

@@ -21,7 +21,7 @@ use opentelemetry::{Context, global};
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing_actix_web::{RootSpanBuilder, TracingLogger};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::filter::LevelFilter;
@@ -31,6 +31,9 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 const DEFAULT_LOG_FILTER: &str = "info,rdkafka=warn,actix_server=warn";
+
+/// Finished spans waiting for export, at most (about 1 KiB each).
+const SPAN_QUEUE: usize = 32_768;
 
 /// Keeps the tracer provider alive; dropping it flushes what is still buffered.
 pub struct Telemetry {
@@ -111,8 +114,16 @@ fn tracer_provider(service: &'static str, export: Export) -> SdkTracerProvider {
         Export::FromEnvironment => return builder.build(),
         Export::OtlpHttp(url) => opentelemetry_otlp::SpanExporter::builder().with_http().with_endpoint(url).build(),
     };
+    // A full sync produces a span per record within seconds; the SDK's default queue (2,048)
+    // would drop most of them. `OTEL_BSP_MAX_QUEUE_SIZE` still decides when it is set.
+    let mut batching = BatchConfigBuilder::default();
+    if std::env::var_os("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
+        batching = batching.with_max_queue_size(SPAN_QUEUE);
+    }
     match exporter {
-        Ok(exporter) => builder.with_batch_exporter(exporter).build(),
+        Ok(exporter) => builder
+            .with_span_processor(BatchSpanProcessor::builder(exporter).with_batch_config(batching.build()).build())
+            .build(),
         Err(error) => {
             eprintln!(
                 "OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter cannot start ({error}); not exporting traces"

@@ -242,6 +242,11 @@ pub(crate) async fn test_connection(caller: Caller, state: web::Data<AppState>) 
             let until = Utc::now() + chrono::Duration::from_std(duration).unwrap_or_default();
             (ConnectionOutcome::Blocked, format!("Omie blocked the API for this app until {until}"), Some(until))
         }
+        Err(OmieError::Redundant(wait)) => (
+            ConnectionOutcome::OmieUnavailable,
+            format!("Omie refused a repeat of the same call; test again in {} s", wait.as_secs() + 1),
+            None,
+        ),
         Err(other) => (ConnectionOutcome::OmieUnavailable, other.to_string(), None),
     };
     let tested = ConnectionTested { outcome, detail: detail.clone(), blocked_until };
@@ -267,12 +272,17 @@ pub(crate) async fn test_connection(caller: Caller, state: web::Data<AppState>) 
 pub(crate) async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant_id();
     let credentials = stored_credentials(&state, tenant).await?;
-    // The projection also knows runs of a process that has not settled them yet.
+    // The projection also knows runs a restart interrupted; those that could not be settled at
+    // start (the broker was down then) are settled now instead of blocking syncs for good.
     let mut conn = state.connection().await?;
-    if let Some(run) = sync_runs::running(&mut conn, tenant).await? {
-        return Err(ApiError::SyncRunning(run.id));
-    }
+    let projected = sync_runs::running(&mut conn, tenant).await?;
     drop(conn);
+    if let Some(run) = projected {
+        if state.syncs.running_here(tenant) == Some(run.id) {
+            return Err(ApiError::SyncRunning(run.id));
+        }
+        append(&state, &state.syncs.interrupted(tenant, run.id)).await?;
+    }
     let sync_id = Uuid::now_v7();
     state.syncs.claim(tenant, sync_id).map_err(ApiError::SyncRunning)?;
     let mut envelope = command_envelope(&caller, Event::SyncRequested(SyncRequested { sync_id }));

@@ -88,22 +88,20 @@ impl Application {
             NonZeroU32::new(config.rate_per_second).context("WEBHOOK_RATE_LIMIT_PER_SECOND must be > 0")?,
             NonZeroU32::new(config.rate_burst).context("WEBHOOK_RATE_LIMIT_BURST must be > 0")?,
         );
-        let mut sync_settings = omie_client::Settings::new(config.omie_api_url.clone());
-        sync_settings.timeout = Duration::from_millis(config.omie_timeout_ms);
+        let mut omie_settings = omie_client::Settings::new(config.omie_api_url.clone());
+        omie_settings.timeout = Duration::from_millis(config.omie_timeout_ms);
         let observer: Arc<dyn omie_client::FaultObserver> = Arc::new(metrics.clone());
-        let sync_client = omie_client::OmieClient::new(sync_settings.clone())
+        let omie = omie_client::OmieClient::new(omie_settings)
             .context("cannot build the Omie API client")?
-            .with_observer(Arc::clone(&observer));
-        let syncs = sync::SyncWorkers::new(sync_client, log.clone(), sync::PAGE_SIZE, metrics.sync_pages.clone());
+            .with_observer(observer);
+        let syncs = sync::SyncWorkers::new(omie.clone(), log.clone(), sync::PAGE_SIZE, metrics.sync_pages.clone());
         match syncs.settle_interrupted(&pool).await {
             Ok(0) => {}
             Ok(settled) => tracing::warn!(settled, "full syncs interrupted by a restart recorded as failed"),
             Err(error) => tracing::warn!(%error, "cannot check for interrupted full syncs"),
         }
-        // An admin waits for a connection test: no long back-off loops behind a button.
-        let omie = omie_client::OmieClient::new(omie_client::Settings { max_retries: 0, ..sync_settings })
-            .context("cannot build the Omie API client")?
-            .with_observer(observer);
+        // An admin waits for a connection test: no back-off behind a button.
+        let omie = omie.answering_at_once();
         let pool_data = web::Data::new(pool.clone());
         let state = web::Data::new(AppState {
             log: log.clone(),

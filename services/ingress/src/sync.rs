@@ -24,20 +24,19 @@ use uuid::Uuid;
 
 use omie_sync_platform::event_log::EventLog;
 use omie_sync_platform::telemetry;
-use opentelemetry::trace::TraceContextExt as _;
 use prometheus_client::metrics::counter::Counter;
 use tracing::Instrument as _;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// Omie recommends at most 500 rows per page.
 pub const PAGE_SIZE: u32 = 500;
 /// Longest misuse block a sync waits out before it gives up.
 const MAX_BLOCK_WAIT: Duration = Duration::from_secs(40 * 60);
 const APPEND_ATTEMPTS: u32 = 5;
+const LOG_UNAVAILABLE: &str = "the event log (Kafka) did not take the sync's events; start a new sync once it is back";
 
 #[derive(Clone)]
 pub struct SyncWorkers {
-    omie: Arc<OmieClient>,
+    omie: OmieClient,
     log: EventLog,
     running: Arc<Mutex<HashMap<Uuid, Uuid>>>,
     page_size: u32,
@@ -46,7 +45,7 @@ pub struct SyncWorkers {
 
 impl SyncWorkers {
     pub fn new(omie: OmieClient, log: EventLog, page_size: u32, pages_fetched: Counter) -> SyncWorkers {
-        SyncWorkers { omie: Arc::new(omie), log, running: Arc::default(), page_size, pages_fetched }
+        SyncWorkers { omie, log, running: Arc::default(), page_size, pages_fetched }
     }
 
     /// The run this process is doing for `tenant_id`, if any.
@@ -81,7 +80,6 @@ impl SyncWorkers {
             trace_id = tracing::field::Empty,
         );
         span.follows_from(tracing::Span::current());
-        span.add_link(tracing::Span::current().context().span().span_context().clone());
         if let Some(trace_id) = telemetry::trace_id(&span) {
             span.record("trace_id", tracing::field::display(trace_id));
         }
@@ -101,19 +99,29 @@ impl SyncWorkers {
         let stale = sync_runs::all_running(&mut conn).await?;
         let mut settled = 0;
         for run in stale.into_iter().filter(|run| self.running_here(run.tenant_id) != Some(run.id)) {
-            let failed = Run {
-                workers: self,
-                tenant_id: run.tenant_id,
-                integration_id: ids::integration_id(run.tenant_id),
-                sync_id: run.id,
-            };
-            if failed.fail("interrupted: ingress restarted during the sync; start a new sync").await {
+            if self.run(run.tenant_id, run.id).fail(INTERRUPTED).await {
                 settled += 1;
             }
         }
         Ok(settled)
     }
+
+    /// The `sync.failed` that settles a run this process is not doing (one ingress runs the
+    /// syncs, so such a run was lost to a restart). Harmless if the run did end: the fold keeps
+    /// an ended run as it ended.
+    pub fn interrupted(&self, tenant_id: Uuid, sync_id: Uuid) -> Envelope {
+        self.run(tenant_id, sync_id).failure(INTERRUPTED)
+    }
+
+    fn run(&self, tenant_id: Uuid, sync_id: Uuid) -> Run<'_> {
+        Run { workers: self, tenant_id, integration_id: ids::integration_id(tenant_id), sync_id }
+    }
 }
+
+const INTERRUPTED: &str = "interrupted: ingress restarted during the sync; start a new sync";
+
+/// Between attempts to record how a run ended while the event log refuses it.
+const OUTAGE_PAUSE: Duration = Duration::from_secs(15);
 
 struct Run<'a> {
     workers: &'a SyncWorkers,
@@ -130,7 +138,7 @@ impl Run<'_> {
             let listing = match self.fetch(credentials, page).await {
                 Ok(listing) => listing,
                 Err(error) => {
-                    self.fail(&format!("Omie: {error}")).await;
+                    self.fail_surely(&format!("Omie: {error}")).await;
                     return;
                 }
             };
@@ -146,6 +154,7 @@ impl Run<'_> {
                 appends.push(self.envelope(id, event, code));
             }
             if !self.append_all(&appends).await {
+                self.fail_surely(LOG_UNAVAILABLE).await;
                 return;
             }
             rows_total += rows;
@@ -163,6 +172,7 @@ impl Run<'_> {
                 None,
             );
             if !self.append_all(std::slice::from_ref(&progress)).await {
+                self.fail_surely(LOG_UNAVAILABLE).await;
                 return;
             }
             self.workers.pages_fetched.inc();
@@ -170,7 +180,10 @@ impl Run<'_> {
                 let completed = SyncCompleted { sync_id: self.sync_id, pages: page, rows: rows_total };
                 let done =
                     self.envelope(ids::sync_completed_event_id(self.sync_id), Event::SyncCompleted(completed), None);
-                self.append_all(std::slice::from_ref(&done)).await;
+                if !self.append_all(std::slice::from_ref(&done)).await {
+                    self.fail_surely(LOG_UNAVAILABLE).await;
+                    return;
+                }
                 tracing::info!(sync_id = %self.sync_id, tenant_id = %self.tenant_id, pages = page, rows = rows_total, "sync completed");
                 return;
             }
@@ -195,9 +208,20 @@ impl Run<'_> {
     /// Records `sync.failed`; `false` when even that could not be recorded.
     async fn fail(&self, reason: &str) -> bool {
         tracing::warn!(sync_id = %self.sync_id, tenant_id = %self.tenant_id, reason, "sync failed");
+        self.append_all(std::slice::from_ref(&self.failure(reason))).await
+    }
+
+    /// [`Run::fail`] until the event log takes it. The tenant's slot stays claimed meanwhile, so
+    /// a new sync is refused rather than started beside a run the log would show running forever.
+    async fn fail_surely(&self, reason: &str) {
+        while !self.fail(reason).await {
+            tokio::time::sleep(OUTAGE_PAUSE).await;
+        }
+    }
+
+    fn failure(&self, reason: &str) -> Envelope {
         let failed = SyncFailed { sync_id: self.sync_id, reason: reason.to_owned() };
-        let envelope = self.envelope(ids::derived_id(self.sync_id, "failed"), Event::SyncFailed(failed), None);
-        self.append_all(std::slice::from_ref(&envelope)).await
+        self.envelope(ids::derived_id(self.sync_id, "failed"), Event::SyncFailed(failed), None)
     }
 
     /// Appends every envelope, retrying the whole set while the broker is unavailable.
