@@ -310,6 +310,14 @@ async fn a_run_no_process_is_doing_is_settled_by_the_next_sync_request() {
     assert_eq!(actor_of("sync_started", &sync_id), Some(json!("espresso_user")), "{history}");
     assert_eq!(actor_of("sync_finished", &sync_id), Some(json!("system")), "the sync itself finished it: {history}");
     assert_eq!(actor_of("sync_failed", &lost_id), Some(json!("system")), "{history}");
+    let (_, integration) = stack.get_json("/api/v1/integration", &admin).await;
+    let last = &integration["last_sync"];
+    assert_eq!(
+        (last["id"].as_str(), last["status"].as_str()),
+        (Some(sync_id.as_str()), Some("completed")),
+        "{integration}"
+    );
+    assert_eq!(last["users_created"], 3, "{integration}");
     stack.stop().await;
 }
 

@@ -75,6 +75,11 @@ async fn wrong_keys_never_pass_and_every_test_is_recorded() {
     let outcomes: Vec<&str> = tests.iter().map(|row| row["details"]["outcome"].as_str().expect("outcome")).collect();
     assert_eq!(outcomes, ["blocked", "invalid_credentials", "ok"], "newest first");
     assert!(tests.iter().all(|row| row["actor"]["kind"] == "espresso_user"), "the actor is recorded");
+    let (_, integration) = stack.get_json("/api/v1/integration", &admin).await;
+    let connection = &integration["connection"];
+    assert_eq!(connection["status"], "blocked", "the last test shows on the integration: {integration}");
+    assert_eq!(connection["tested_by"]["name"], "Test Admin", "{integration}");
+    assert!(connection["tested_at"].is_string() && connection["detail"].is_string(), "{integration}");
     let dump = stack.db.dump().await.to_string();
     assert!(!dump.contains(APP_SECRET), "the secret never enters the log or the projections");
     stack.stop().await;
