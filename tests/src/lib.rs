@@ -37,6 +37,23 @@ pub fn kafka_brokers() -> String {
         .expect("TEST_KAFKA_BROKERS is not set: run the tests with `make test`, which starts the Kafka-API broker")
 }
 
+/// A company of `records` clients tagged `Espresso`, each with a name and a usable e-mail: each
+/// one becomes a user.
+pub fn users_only_company(app_key: &str, app_secret: &str, records: i64) -> omie_sim::Company {
+    let records = (1..=records)
+        .map(|code| {
+            let record = serde_json::json!({
+                "codigo_cliente_omie": code,
+                "razao_social": format!("Empresa {code}"),
+                "email": format!("u{code}@aurora.com.br"),
+                "tags": [{"tag": "Espresso"}],
+            });
+            (code, record)
+        })
+        .collect();
+    omie_sim::Company { app_key: app_key.into(), app_secret: app_secret.into(), records }
+}
+
 /// Serves `simulator` on a free port in the background; its base URL.
 pub fn serve_omie(simulator: &omie_sim::Simulator) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use omie_sim::{Company, Faults, Simulator};
+use omie_sim::{Faults, Simulator};
 use omie_sync_e2e::stack::Stack;
-use omie_sync_e2e::{eventually, repo_root, serve_omie};
+use omie_sync_e2e::{eventually, repo_root, serve_omie, users_only_company};
 use omie_sync_platform::auth::Role;
 use omie_sync_store::schema::{events, users};
 use rdkafka::mocking::MockCluster;
@@ -80,18 +80,7 @@ async fn a_sync_whose_events_the_broker_refuses_holds_its_slot_then_ends_failed(
     let cluster = MockCluster::new(1).expect("mock cluster");
     let topic = format!("omie-sync.events.outage-{}", Uuid::new_v4().simple());
     cluster.create_topic(&topic, 3, 1).expect("topic");
-    let records = (1..=3)
-        .map(|code| {
-            let record = json!({
-                "codigo_cliente_omie": code,
-                "razao_social": format!("Empresa {code}"),
-                "email": format!("u{code}@aurora.com.br"),
-                "tags": [{"tag": "Espresso"}],
-            });
-            (code, record)
-        })
-        .collect();
-    let simulator = Simulator::new(Company { app_key: APP_KEY.into(), app_secret: APP_SECRET.into(), records }, 1);
+    let simulator = Simulator::new(users_only_company(APP_KEY, APP_SECRET, 3), 1);
     let omie_url = serve_omie(&simulator);
     let stack = Stack::start_on(&cluster.bootstrap_servers(), &topic, |config| {
         config.produce_timeout_ms = 1_500;

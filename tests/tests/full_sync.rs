@@ -9,9 +9,9 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use omie_sim::generator::{self, CompanySpec, EmailTruth, Truth};
-use omie_sim::{Company, Faults, Simulator};
+use omie_sim::{Faults, Simulator};
 use omie_sync_e2e::stack::Stack;
-use omie_sync_e2e::{eventually, serve_omie};
+use omie_sync_e2e::{eventually, serve_omie, users_only_company};
 use omie_sync_events::envelope::SCHEMA_VERSION;
 use omie_sync_events::{Actor, ActorKind, Envelope, Event, SyncRequested, ids};
 use omie_sync_platform::auth::Role;
@@ -249,18 +249,7 @@ async fn an_ingress_killed_mid_sync_leaves_a_failed_run_and_no_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_no_process_is_doing_is_settled_by_the_next_sync_request() {
-    let records = (1..=3)
-        .map(|code| {
-            let record = json!({
-                "codigo_cliente_omie": code,
-                "razao_social": format!("Empresa {code}"),
-                "email": format!("u{code}@aurora.com.br"),
-                "tags": [{"tag": "Espresso"}],
-            });
-            (code, record)
-        })
-        .collect();
-    let simulator = Simulator::new(Company { app_key: APP_KEY.into(), app_secret: APP_SECRET.into(), records }, 1);
+    let simulator = Simulator::new(users_only_company(APP_KEY, APP_SECRET, 3), 1);
     let omie_url = serve_omie(&simulator);
     let stack = Stack::start_with(|config| config.omie_api_url = omie_url).await;
     let tenant = Uuid::new_v4();
