@@ -324,7 +324,12 @@ async fn a_listing_missing_thirty_percent_deactivates_nobody_and_raises_the_erro
         let sync_id = started.json::<Value>().await.expect("JSON")["sync_id"].as_str().expect("id").to_owned();
         wait_finished(&stack, &admin, &sync_id).await
     };
-    assert_eq!(sync().await["status"], "completed");
+    let first = sync().await;
+    assert_eq!(first["status"], "completed");
+    let first_id = first["id"].as_str().expect("id");
+    let nothing_blocked = format!("/api/v1/integrations/omie/syncs/{first_id}/confirm-deactivation");
+    let refused = stack.command(Method::POST, &nothing_blocked, &admin, json!({})).await;
+    assert_eq!(refused.status(), 422, "a sync that blocked nothing has nothing to confirm");
 
     let removed: Vec<i64> =
         outcomes.keys().copied().enumerate().filter(|(index, _)| index % 10 < 3).map(|(_, code)| code).collect();

@@ -192,6 +192,18 @@ async fn admin_commands_are_validated_and_authorised() {
         .await
         .unwrap();
     assert_problem(malformed, 400, "invalid-request").await;
+    // serde would read a struct from an array of its fields: a command body must be an object.
+    let listed = stack.command(put.clone(), "/api/v1/integrations/omie/tag", &admin, json!(["Espresso"])).await;
+    let problem = assert_problem(listed, 400, "invalid-request").await;
+    assert!(problem["detail"].as_str().is_some_and(|detail| detail.contains("object")), "{problem}");
+    let numeric = stack
+        .command(put.clone(), credentials, &admin, json!({"app_key": APP_KEY, "app_secret": 987654321987_i64}))
+        .await;
+    let problem = assert_problem(numeric, 400, "invalid-request").await;
+    assert!(!problem.to_string().contains("987654321987"), "a wrongly typed secret is not echoed: {problem}");
+    let huge = json!({"tag": "x".repeat(100 * 1024)});
+    let too_large = stack.command(put.clone(), "/api/v1/integrations/omie/tag", &admin, huge).await;
+    assert_problem(too_large, 413, "payload-too-large").await;
 
     stack.configure(tenant, APP_KEY, "the-secret-value", "Espresso").await;
     let other = stack.token(Uuid::new_v4(), Role::Admin);

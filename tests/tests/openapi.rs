@@ -232,7 +232,7 @@ async fn every_documented_operation_answers_as_documented() {
     let unknown_sync = format!("/api/v1/integrations/omie/syncs/{}/confirm-deactivation", Uuid::new_v4());
     assert_eq!(client.call(post.clone(), confirm, &unknown_sync, token, None).await.0, 404);
     let completed = format!("/api/v1/integrations/omie/syncs/{sync_id}/confirm-deactivation");
-    assert_eq!(client.call(post.clone(), confirm, &completed, token, None).await.0, 202);
+    assert_eq!(client.call(post.clone(), confirm, &completed, token, None).await.0, 422, "it blocked nothing");
 
     let (_, errors) = client.call(get.clone(), "/api/v1/errors", "/api/v1/errors?limit=2", token, None).await;
     let cursor = errors["next_cursor"].as_str().expect("more than two errors");

@@ -265,6 +265,15 @@ async fn lists_filter_search_and_page_without_losing_or_repeating_rows() {
         ("/api/v1/history?actor_kind=robot", "actor_kind"),
         ("/api/v1/history?from=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "from"),
         ("/api/v1/history?from=yesterday", "from"),
+        // A forged cursor at 4714 BC: well-formed, but no instant PostgreSQL stores.
+        (
+            "/api/v1/users?cursor=eyJhdCI6Ii00NzE0LTAxLTAxVDAwOjAwOjAwWiIsImlkIjoiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwIn0",
+            "cursor",
+        ),
+        ("/api/v1/users?q=%00", "NUL"),
+        ("/api/v1/errors?q=a%00b", "NUL"),
+        ("/api/v1/history?actor=%00", "actor"),
+        ("/api/v1/history?action=user_created,%00", "action"),
     ] {
         let (status, problem) = stack.get_json(query, &token).await;
         assert_eq!(status, 400, "{query}: {problem}");

@@ -36,6 +36,11 @@ pub enum OmieError {
 }
 
 impl OmieError {
+    /// A server error or no answer at all: worth a bounded, spaced retry.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, OmieError::Unexpected { status: 500.., .. } | OmieError::Transport(_))
+    }
+
     /// A stable label for metrics and spans.
     pub fn code(&self) -> &'static str {
         match self {

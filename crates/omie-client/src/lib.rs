@@ -4,7 +4,8 @@
 //! Every fault is typed ([`OmieError`]) and handled as Omie prescribes: bad credentials are never
 //! retried; a redundant call waits the stated time and retries once; a misuse block stops every
 //! call of that method and app key until it ends (calls during the block fail locally, so they
-//! cannot extend it); "already running" and 429 back off and retry a bounded number of times.
+//! cannot extend it); "already running", 429, server errors and timeouts back off and retry a
+//! bounded number of times.
 //! Client-side limits keep us under Omie's: at most `calls_per_minute` calls and
 //! `max_concurrent` calls in flight per app key and method. Handles made with
 //! [`OmieClient::answering_at_once`] share those limits and any block with the client they came
@@ -49,9 +50,10 @@ pub struct Settings {
     pub max_concurrent: usize,
     /// Pause before retrying "method already running" (Omie suggests ~10 s).
     pub already_running_pause: Duration,
-    /// First pause after a 429; doubled on each retry.
+    /// First pause after a 429, a server error or a timeout; doubled on each retry.
     pub too_many_requests_pause: Duration,
-    /// Retries of "already running" and 429 before giving up.
+    /// Retries of "already running", 429, server errors and timeouts before giving up (four
+    /// spaced 429 retries outlast Omie's one-minute window).
     pub max_retries: u32,
     /// Whether a redundant call waits the time Omie states and is retried once.
     pub wait_when_redundant: bool,
@@ -66,7 +68,7 @@ impl Settings {
             max_concurrent: 4,
             already_running_pause: Duration::from_secs(10),
             too_many_requests_pause: Duration::from_secs(5),
-            max_retries: 3,
+            max_retries: 4,
             wait_when_redundant: true,
         }
     }
@@ -229,7 +231,10 @@ impl OmieClient {
                     retries += 1;
                     tokio::time::sleep(self.settings.already_running_pause).await;
                 }
-                Err(OmieError::TooManyRequests) if retries < self.settings.max_retries => {
+                Err(error)
+                    if (error == OmieError::TooManyRequests || error.is_transient())
+                        && retries < self.settings.max_retries =>
+                {
                     retries += 1;
                     tokio::time::sleep(pause).await;
                     pause *= 2;
@@ -274,13 +279,13 @@ impl OmieClient {
             error.type = tracing::field::Empty,
         );
         let outcome = async {
-            let response = self
-                .http
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|error| OmieError::Transport(error.without_url().to_string()))?;
+            let response = self.http.post(url).json(&body).send().await.map_err(|error| {
+                if error.is_timeout() {
+                    OmieError::Transport(format!("no answer within {} s", self.settings.timeout.as_secs()))
+                } else {
+                    OmieError::Transport(error.without_url().to_string())
+                }
+            })?;
             let status = response.status().as_u16();
             tracing::Span::current().record("http.response.status_code", status);
             let bytes = response.bytes().await.map_err(|error| OmieError::Transport(error.to_string()))?;

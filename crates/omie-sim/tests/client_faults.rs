@@ -128,13 +128,14 @@ async fn the_client_side_concurrency_limit_keeps_us_under_omies() {
 async fn too_many_requests_backs_off_a_bounded_number_of_times() {
     let (simulator, settings) = start(10);
     simulator.set_faults(Faults { per_minute_limit: Some(2), ..Faults::default() });
+    let retries = u64::from(settings.max_retries);
     let client = OmieClient::new(settings).unwrap();
     for page in 1..=2 {
         client.listar_clientes(&credentials(APP_SECRET), &ListarClientes::page(page, 5)).await.unwrap();
     }
     let limited = client.listar_clientes(&credentials(APP_SECRET), &ListarClientes::page(1, 5)).await;
     assert_eq!(limited, Err(OmieError::TooManyRequests));
-    assert_eq!(calls(&simulator, "ListarClientes"), 2 + 1 + 3, "three retries after the first 429");
+    assert_eq!(calls(&simulator, "ListarClientes"), 2 + 1 + retries, "the first 429, then the bounded retries");
 }
 
 #[tokio::test]
@@ -151,10 +152,35 @@ async fn consultar_cliente_finds_or_reports_not_found() {
 }
 
 #[tokio::test]
-async fn random_server_errors_surface_as_unexpected() {
+async fn server_errors_are_retried_a_bounded_number_of_times_then_surface() {
     let (simulator, settings) = start(10);
     simulator.set_faults(Faults { error_rate_percent: 100, ..Faults::default() });
-    let client = OmieClient::new(settings).unwrap();
+    let retries = u64::from(settings.max_retries);
+    let client = OmieClient::new(settings.clone()).unwrap();
     let failed = client.listar_clientes(&credentials(APP_SECRET), &ListarClientes::page(1, 5)).await;
     assert!(matches!(failed, Err(OmieError::Unexpected { status: 500, .. })), "{failed:?}");
+    assert_eq!(calls(&simulator, "ListarClientes"), 1 + retries);
+    let impatient = client.answering_at_once();
+    assert!(impatient.listar_clientes(&credentials(APP_SECRET), &ListarClientes::page(1, 5)).await.is_err());
+    assert_eq!(calls(&simulator, "ListarClientes"), 2 + retries, "a handle answering at once does not retry");
+
+    // One call in four failing: every page still comes back.
+    let (simulator, settings) = start(1_200);
+    simulator.set_faults(Faults { error_rate_percent: 25, ..Faults::default() });
+    let client = OmieClient::new(settings).unwrap();
+    for page in 1..=12 {
+        let listed = client.listar_clientes(&credentials(APP_SECRET), &ListarClientes::page(page, 100)).await;
+        assert!(listed.as_ref().is_ok_and(|listed| listed.clientes_cadastro.len() == 100), "page {page}: {listed:?}");
+    }
+    assert!(calls(&simulator, "ListarClientes") > 12, "some calls failed and were retried");
+}
+
+#[tokio::test]
+async fn a_timeout_says_so() {
+    let (simulator, mut settings) = start(1);
+    simulator.set_faults(Faults { latency_ms: 1_500, ..Faults::default() });
+    settings.timeout = Duration::from_secs(1);
+    let client = OmieClient::new(settings).unwrap().answering_at_once();
+    let failed = client.listar_clientes(&credentials(APP_SECRET), &ListarClientes::page(1, 1)).await;
+    assert_eq!(failed, Err(OmieError::Transport("no answer within 1 s".into())));
 }

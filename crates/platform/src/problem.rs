@@ -72,7 +72,10 @@ impl Problem {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// The problem+json answer, logged: operators see why a caller was refused, whichever layer
+    /// refused it. Details never hold secrets.
     pub fn to_response(&self) -> HttpResponse {
+        tracing::info!(status = self.status, problem = %self.type_uri, detail = %self.detail, "request refused");
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)));
         if let Some(seconds) = self.retry_after_seconds {
@@ -97,4 +100,6 @@ pub mod types {
         ProblemType { slug: "validation-failed", title: "The command is not valid", status: 422 };
     pub const SERVICE_UNAVAILABLE: ProblemType =
         ProblemType { slug: "service-unavailable", title: "A dependency is unavailable; retry later", status: 503 };
+    pub const PAYLOAD_TOO_LARGE: ProblemType =
+        ProblemType { slug: "payload-too-large", title: "The body is too large", status: 413 };
 }

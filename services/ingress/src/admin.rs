@@ -13,6 +13,7 @@ use omie_sync_events::{
     ErrorArchived, Event, SyncRequested, TagSet, Template, TemplateSet, WebhookTokenRotated, ids,
 };
 use omie_sync_platform::auth::Caller;
+use omie_sync_platform::http::JsonObject;
 use omie_sync_platform::openapi::Refusals;
 use omie_sync_platform::problem::Problem;
 use omie_sync_platform::secrets::mask;
@@ -127,7 +128,7 @@ pub struct SyncStarted {
     request_body = CredentialsCommand,
     responses(
         (status = 202, body = Accepted),
-        (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 413, description = "`payload-too-large`: the body is over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`app-key-in-use`: another company uses this app key", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"),
         Refusals,
@@ -136,7 +137,7 @@ pub struct SyncStarted {
 pub(crate) async fn set_credentials(
     caller: Caller,
     state: web::Data<AppState>,
-    command: web::Json<CredentialsCommand>,
+    JsonObject(command): JsonObject<CredentialsCommand>,
 ) -> Result<HttpResponse, ApiError> {
     let app_key = command.app_key.trim().to_owned();
     let secret = command.app_secret.expose_secret().trim();
@@ -168,12 +169,12 @@ pub(crate) async fn set_credentials(
 #[utoipa::path(
     put, path = "/api/v1/integrations/omie/tag", tag = "integration", security(("bearer" = [])),
     request_body = TagCommand,
-    responses((status = 202, body = Accepted), (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
+    responses((status = 202, body = Accepted), (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 413, description = "`payload-too-large`: the body is over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
 )]
 pub(crate) async fn set_tag(
     caller: Caller,
     state: web::Data<AppState>,
-    command: web::Json<TagCommand>,
+    JsonObject(command): JsonObject<TagCommand>,
 ) -> Result<HttpResponse, ApiError> {
     let tag = command.tag.trim().to_owned();
     if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS {
@@ -186,12 +187,12 @@ pub(crate) async fn set_tag(
 #[utoipa::path(
     put, path = "/api/v1/integrations/omie/template", tag = "integration", security(("bearer" = [])),
     request_body = TemplateCommand,
-    responses((status = 202, body = Accepted), (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
+    responses((status = 202, body = Accepted), (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 413, description = "`payload-too-large`: the body is over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
 )]
 pub(crate) async fn set_template(
     caller: Caller,
     state: web::Data<AppState>,
-    command: web::Json<TemplateCommand>,
+    JsonObject(command): JsonObject<TemplateCommand>,
 ) -> Result<HttpResponse, ApiError> {
     let template = match command.template.trim().to_lowercase().as_str() {
         "users" => Template::Users,
@@ -295,6 +296,9 @@ pub(crate) async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Re
     Ok(HttpResponse::Accepted().json(SyncStarted { status: "accepted", sync_id, event_id: envelope.id }))
 }
 
+/// The error kind the projector raises when a sync's deactivations were blocked.
+const MASS_DEACTIVATION_BLOCKED: &str = "mass_deactivation_blocked";
+
 /// Confirms the deactivation a completed sync's guard blocked (audited as the caller's action).
 #[utoipa::path(
     post, path = "/api/v1/integrations/omie/syncs/{sync_id}/confirm-deactivation", tag = "syncs", security(("bearer" = [])),
@@ -303,7 +307,7 @@ pub(crate) async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Re
         (status = 202, body = Accepted),
         (status = 400, description = "`invalid-request`: the id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not-found`: no such sync for this company", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation-failed`: the sync has not completed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation-failed`: the sync has not completed, or blocked nothing that is still to confirm", body = Problem, content_type = "application/problem+json"),
         Refusals,
     )
 )]
@@ -314,10 +318,19 @@ pub(crate) async fn confirm_deactivation(
 ) -> Result<HttpResponse, ApiError> {
     let sync_id = sync_id.into_inner();
     let mut conn = state.connection().await?;
-    let run = sync_runs::find(&mut conn, caller.tenant_id(), sync_id).await?.ok_or(ApiError::UnknownSync)?;
-    drop(conn);
+    let tenant = caller.tenant_id();
+    let run = sync_runs::find(&mut conn, tenant, sync_id).await?.ok_or(ApiError::UnknownSync)?;
     if run.status != sync_runs::COMPLETED {
         return Err(ApiError::validation("sync_id", "only a completed sync's deactivation can be confirmed"));
+    }
+    let guard_id = ids::event_error_id(tenant, ids::sync_completed_event_id(sync_id), MASS_DEACTIVATION_BLOCKED);
+    let guard = errors::find(&mut conn, tenant, guard_id).await?;
+    drop(conn);
+    if guard.is_none_or(|error| error.status == errors::STATUS_RESOLVED) {
+        return Err(ApiError::validation(
+            "sync_id",
+            "this sync blocked no deactivation, or it was confirmed already: there is nothing to confirm",
+        ));
     }
     let mut envelope = command_envelope(&caller, Event::DeactivationConfirmed(DeactivationConfirmed { sync_id }));
     envelope.correlation_id = Some(sync_id);
@@ -333,7 +346,7 @@ pub(crate) async fn confirm_deactivation(
     request_body = ArchiveCommand,
     responses(
         (status = 202, body = Accepted),
-        (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 413, description = "`payload-too-large`: the body is over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not-found`: no such error for this company", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"),
         Refusals,
@@ -343,10 +356,10 @@ pub(crate) async fn archive_error(
     caller: Caller,
     state: web::Data<AppState>,
     error_id: web::Path<Uuid>,
-    command: web::Json<ArchiveCommand>,
+    JsonObject(command): JsonObject<ArchiveCommand>,
 ) -> Result<HttpResponse, ApiError> {
     let error_id = error_id.into_inner();
-    let reason = command.into_inner().reason.map(|reason| reason.trim().to_owned()).filter(|reason| !reason.is_empty());
+    let reason = command.reason.map(|reason| reason.trim().to_owned()).filter(|reason| !reason.is_empty());
     if reason.as_ref().is_some_and(|reason| reason.chars().count() > MAX_ARCHIVE_REASON_CHARS) {
         return Err(ApiError::validation("reason", format!("at most {MAX_ARCHIVE_REASON_CHARS} characters")));
     }

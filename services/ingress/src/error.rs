@@ -15,8 +15,7 @@ use omie_sync_platform::problem::{Problem, ProblemType, types};
 use omie_sync_store::StoreError;
 use serde::Serialize;
 
-pub const PAYLOAD_TOO_LARGE: ProblemType =
-    ProblemType { slug: "payload-too-large", title: "The body is too large", status: 413 };
+pub use omie_sync_platform::problem::types::PAYLOAD_TOO_LARGE;
 pub const INVALID_JSON: ProblemType =
     ProblemType { slug: "invalid-json", title: "The body is not a JSON object", status: 400 };
 pub const UNKNOWN_APP_KEY: ProblemType =
@@ -133,9 +132,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let problem = self.problem();
-        // Operators need to see why Omie or an admin is refused; details never hold secrets.
-        tracing::info!(status = problem.status, problem = %problem.type_uri, detail = %problem.detail, "request refused");
-        problem.to_response()
+        self.problem().to_response()
     }
 }

@@ -77,10 +77,14 @@ fn limit_of(limit: Option<i64>) -> Result<i64, ReadError> {
     }
 }
 
-fn search_of(search: Option<&str>) -> Result<Option<String>, ReadError> {
+/// A free-text filter named `name`; PostgreSQL text cannot hold NUL, so that is refused here.
+fn search_of(name: &str, search: Option<&str>) -> Result<Option<String>, ReadError> {
     match search.map(str::trim).filter(|search| !search.is_empty()) {
         Some(search) if search.chars().count() > MAX_SEARCH_CHARS => {
-            Err(ReadError::InvalidQuery(format!("q must be at most {MAX_SEARCH_CHARS} characters")))
+            Err(ReadError::InvalidQuery(format!("{name} must be at most {MAX_SEARCH_CHARS} characters")))
+        }
+        Some(search) if search.contains('\0') => {
+            Err(ReadError::InvalidQuery(format!("{name} must not contain NUL characters")))
         }
         other => Ok(other.map(str::to_owned)),
     }
@@ -181,7 +185,7 @@ async fn list_users(
         Some("false") => Some(false),
         Some(_) => return Err(ReadError::InvalidQuery("active must be true or false".into())),
     };
-    let filter = UserFilter { active, search: search_of(query.q.as_deref())? };
+    let filter = UserFilter { active, search: search_of("q", query.q.as_deref())? };
     let tenant = caller.tenant_id();
     let mut conn = connect(&pool).await?;
     let page = users::page(&mut conn, tenant, &filter, after, limit).await?;
@@ -234,7 +238,7 @@ async fn list_errors(
     let filter = ErrorFilter {
         status: one_of("status", query.status.as_deref(), &ERROR_STATUSES)?,
         kind: one_of("kind", query.kind.as_deref(), &kinds)?,
-        search: search_of(query.q.as_deref())?,
+        search: search_of("q", query.q.as_deref())?,
     };
     let mut conn = connect(&pool).await?;
     let page = errors::page(&mut conn, caller.tenant_id(), &filter, after, limit).await?;
@@ -383,17 +387,22 @@ async fn list_history(
     {
         return Err(ReadError::InvalidQuery("from must be before until".into()));
     }
-    let actions = query
+    let actions: Vec<String> = query
         .action
         .as_deref()
         .map(|actions| {
             actions.split(',').map(str::trim).filter(|action| !action.is_empty()).map(str::to_owned).collect()
         })
         .unwrap_or_default();
+    if actions.iter().any(|action| action.contains('\0') || action.chars().count() > MAX_SEARCH_CHARS) {
+        return Err(ReadError::InvalidQuery(format!(
+            "action must be action names (at most {MAX_SEARCH_CHARS} characters each) separated by commas"
+        )));
+    }
     let filter = HistoryFilter {
         actions,
         actor_kind: one_of("actor_kind", query.actor_kind.as_deref(), &ACTOR_KINDS)?,
-        actor: search_of(query.actor.as_deref())?,
+        actor: search_of("actor", query.actor.as_deref())?,
         from,
         until,
     };

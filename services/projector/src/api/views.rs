@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 use omie_sync_store::errors::{ErrorEvent, ImportError};
 use omie_sync_store::events::EventRow;
 use omie_sync_store::history::HistoryEntry;
@@ -29,7 +29,9 @@ pub fn decode_cursor(cursor: &str) -> Result<Position, ReadError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
-        .and_then(|bytes: Vec<u8>| serde_json::from_slice(&bytes).ok())
+        .and_then(|bytes: Vec<u8>| serde_json::from_slice::<Position>(&bytes).ok())
+        // Ours are instants PostgreSQL stored; a forged one outside its range is not.
+        .filter(|position| (1..=9999).contains(&position.at.year()))
         .ok_or_else(|| ReadError::InvalidQuery("cursor is not one this API issued; start again without it".into()))
 }
 
