@@ -37,6 +37,25 @@ pub fn kafka_brokers() -> String {
         .expect("TEST_KAFKA_BROKERS is not set: run the tests with `make test`, which starts the Kafka-API broker")
 }
 
+/// A service run as its own process; killed and reaped when dropped, so a failing test leaves
+/// nothing running.
+pub struct ServiceProcess(pub std::process::Child);
+
+impl ServiceProcess {
+    /// SIGKILL, as a crash would.
+    pub fn kill_9(mut self) {
+        self.0.kill().expect("SIGKILL the service");
+        self.0.wait().expect("reap the service");
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A company of `records` clients tagged `Espresso`, each with a name and a usable e-mail: each
 /// one becomes a user.
 pub fn users_only_company(app_key: &str, app_secret: &str, records: i64) -> omie_sim::Company {

@@ -1,12 +1,12 @@
 //! kill -9 of the projector in the middle of a stream, then restart: the final tables equal
 //! those of a run without the kill — nothing lost, nothing applied twice.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use omie_sync_e2e::db::TestDb;
 use omie_sync_e2e::stack::{create_topic, projector_config, spawn_projector};
-use omie_sync_e2e::{eventually, kafka_brokers, stream};
+use omie_sync_e2e::{ServiceProcess, eventually, kafka_brokers, stream};
 use uuid::Uuid;
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,24 +18,7 @@ fn projector_binary() -> std::path::PathBuf {
     binary
 }
 
-/// The projector process; killed when dropped, so a failing test leaves nothing running.
-struct Projector(Child);
-
-impl Projector {
-    fn kill_9(mut self) {
-        self.0.kill().expect("SIGKILL the projector");
-        self.0.wait().expect("reap the projector");
-    }
-}
-
-impl Drop for Projector {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_projector_process(db: &TestDb, brokers: &str, topic: &str, group: &str) -> Projector {
+fn start_projector_process(db: &TestDb, brokers: &str, topic: &str, group: &str) -> ServiceProcess {
     let child = Command::new(projector_binary())
         .arg("run")
         .env("DATABASE_URL", &db.url)
@@ -49,7 +32,7 @@ fn start_projector_process(db: &TestDb, brokers: &str, topic: &str, group: &str)
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the projector binary");
-    Projector(child)
+    ServiceProcess(child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

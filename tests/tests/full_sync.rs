@@ -11,7 +11,7 @@ use diesel_async::RunQueryDsl;
 use omie_sim::generator::{self, CompanySpec, EmailTruth, Truth};
 use omie_sim::{Faults, Simulator};
 use omie_sync_e2e::stack::Stack;
-use omie_sync_e2e::{eventually, serve_omie, users_only_company};
+use omie_sync_e2e::{ServiceProcess, eventually, serve_omie, users_only_company};
 use omie_sync_events::envelope::SCHEMA_VERSION;
 use omie_sync_events::{Actor, ActorKind, Envelope, Event, SyncRequested, ids};
 use omie_sync_platform::auth::Role;
@@ -183,7 +183,7 @@ async fn an_ingress_killed_mid_sync_leaves_a_failed_run_and_no_duplicates() {
     simulator.set_faults(Faults { latency_ms: 700, ..Faults::default() });
     let port =
         std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("port").port();
-    let mut child = Command::new(ingress_binary())
+    let child = Command::new(ingress_binary())
         .env("DATABASE_URL", &stack.db.url)
         .env("KAFKA_BROKERS", &stack.brokers)
         .env("EVENTS_TOPIC", &stack.topic)
@@ -192,6 +192,7 @@ async fn an_ingress_killed_mid_sync_leaves_a_failed_run_and_no_duplicates() {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
+        .map(ServiceProcess)
         .expect("start the ingress binary");
     let base = format!("http://127.0.0.1:{port}");
     let started = eventually("the ingress process to serve", Duration::from_secs(20), || async {
@@ -204,8 +205,7 @@ async fn an_ingress_killed_mid_sync_leaves_a_failed_run_and_no_duplicates() {
         progress(&stack, &admin, &interrupted).await.filter(|run| run["pages_done"].as_i64() >= Some(2))
     })
     .await;
-    child.kill().expect("SIGKILL ingress");
-    child.wait().expect("reap ingress");
+    child.kill_9();
 
     // The in-process ingress stands for the restarted one: it settles the interrupted run.
     let restarted = ingress::Application::build(
