@@ -370,8 +370,21 @@ async fn info_logs_hold_no_secret_token_or_email() {
         )
         .await;
     assert_eq!(refused.status(), 422);
+    // Refusals of every layer are logged: the token check, the role check, the body's decoding.
+    let anonymous = stack.http.get(format!("{}/api/v1/users", stack.projector_url)).send().await.expect("answers");
+    assert_eq!(anonymous.status(), 401);
+    let viewer = stack.token(tenant, Role::Other);
+    let tag = "/api/v1/integrations/omie/tag";
+    assert_eq!(stack.command(reqwest::Method::PUT, tag, &viewer, json!({"tag": "x"})).await.status(), 403);
+    assert_eq!(stack.command(reqwest::Method::PUT, tag, &admin, json!(["x"])).await.status(), 400);
 
     let text = logs.text();
+    for problem in ["unauthenticated", "forbidden", "invalid-request", "validation-failed"] {
+        assert!(
+            text.lines().any(|line| line.contains("request refused") && line.contains(&format!("/problems/{problem}"))),
+            "the {problem} refusal is logged:\n{text}"
+        );
+    }
     assert!(text.contains("webhook recorded"), "the logs were captured:\n{text}");
     let traced = text.lines().filter(|line| line.contains("webhook recorded")).all(|line| {
         line.split("trace_id=")

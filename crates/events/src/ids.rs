@@ -56,6 +56,14 @@ pub fn sync_completed_event_id(sync_id: Uuid) -> Uuid {
     derived_id(sync_id, "completed")
 }
 
+/// The kind of error a completed sync raises when its mass-deactivation guard blocks.
+pub const MASS_DEACTIVATION_BLOCKED: &str = "mass_deactivation_blocked";
+
+/// The error a completed sync's mass-deactivation guard raised, if it raised one.
+pub fn deactivation_guard_error_id(tenant_id: Uuid, sync_id: Uuid) -> Uuid {
+    event_error_id(tenant_id, sync_completed_event_id(sync_id), MASS_DEACTIVATION_BLOCKED)
+}
+
 /// A timeline entry: one per log position, so a duplicate delivery shows as its own entry.
 pub fn timeline_id(event_id: Uuid, partition: i32, offset: i64) -> Uuid {
     derive(&[b"timeline", event_id.as_bytes(), &partition.to_be_bytes(), &offset.to_be_bytes()])

@@ -174,9 +174,7 @@ impl RootSpanBuilder for HttpSpan {
         if caller.span().span_context().is_valid() {
             let _ = span.set_parent(caller);
         }
-        if let Some(trace_id) = trace_id(&span) {
-            span.record("trace_id", tracing::field::display(trace_id));
-        }
+        record_trace_id(&span);
         span
     }
 
@@ -191,6 +189,13 @@ impl RootSpanBuilder for HttpSpan {
         if status.is_server_error() {
             span.record("otel.status_code", "ERROR");
         }
+    }
+}
+
+/// Fills `span`'s `trace_id` field (declared empty), so every log line inside it names its trace.
+pub fn record_trace_id(span: &tracing::Span) {
+    if let Some(trace_id) = trace_id(span) {
+        span.record("trace_id", tracing::field::display(trace_id));
     }
 }
 

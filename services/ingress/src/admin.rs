@@ -296,9 +296,6 @@ pub(crate) async fn start_sync(caller: Caller, state: web::Data<AppState>) -> Re
     Ok(HttpResponse::Accepted().json(SyncStarted { status: "accepted", sync_id, event_id: envelope.id }))
 }
 
-/// The error kind the projector raises when a sync's deactivations were blocked.
-const MASS_DEACTIVATION_BLOCKED: &str = "mass_deactivation_blocked";
-
 /// Confirms the deactivation a completed sync's guard blocked (audited as the caller's action).
 #[utoipa::path(
     post, path = "/api/v1/integrations/omie/syncs/{sync_id}/confirm-deactivation", tag = "syncs", security(("bearer" = [])),
@@ -323,8 +320,7 @@ pub(crate) async fn confirm_deactivation(
     if run.status != sync_runs::COMPLETED {
         return Err(ApiError::validation("sync_id", "only a completed sync's deactivation can be confirmed"));
     }
-    let guard_id = ids::event_error_id(tenant, ids::sync_completed_event_id(sync_id), MASS_DEACTIVATION_BLOCKED);
-    let guard = errors::find(&mut conn, tenant, guard_id).await?;
+    let guard = errors::find(&mut conn, tenant, ids::deactivation_guard_error_id(tenant, sync_id)).await?;
     drop(conn);
     if guard.is_none_or(|error| error.status == errors::STATUS_RESOLVED) {
         return Err(ApiError::validation(

@@ -77,21 +77,21 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The stable problem type (`unknown-app-key`, …), for metrics.
-    pub fn slug(&self) -> &'static str {
+    /// The problem type this error is answered with.
+    pub fn kind(&self) -> ProblemType {
         match self {
-            ApiError::PayloadTooLarge { .. } => PAYLOAD_TOO_LARGE.slug,
-            ApiError::InvalidJson(_) => INVALID_JSON.slug,
-            ApiError::MissingAppKey | ApiError::UnknownAppKey => UNKNOWN_APP_KEY.slug,
-            ApiError::InvalidWebhookToken => INVALID_WEBHOOK_TOKEN.slug,
-            ApiError::RateLimited { .. } => RATE_LIMITED.slug,
-            ApiError::BrokerUnavailable => BROKER_UNAVAILABLE.slug,
-            ApiError::Validation(_) => types::VALIDATION_FAILED.slug,
-            ApiError::AppKeyInUse => APP_KEY_IN_USE.slug,
-            ApiError::CredentialsMissing => CREDENTIALS_MISSING.slug,
-            ApiError::UnknownSync | ApiError::UnknownImportError => types::NOT_FOUND.slug,
-            ApiError::SyncRunning(_) => SYNC_RUNNING.slug,
-            ApiError::Database(_) => types::SERVICE_UNAVAILABLE.slug,
+            ApiError::PayloadTooLarge { .. } => PAYLOAD_TOO_LARGE,
+            ApiError::InvalidJson(_) => INVALID_JSON,
+            ApiError::MissingAppKey | ApiError::UnknownAppKey => UNKNOWN_APP_KEY,
+            ApiError::InvalidWebhookToken => INVALID_WEBHOOK_TOKEN,
+            ApiError::RateLimited { .. } => RATE_LIMITED,
+            ApiError::BrokerUnavailable => BROKER_UNAVAILABLE,
+            ApiError::Validation(_) => types::VALIDATION_FAILED,
+            ApiError::AppKeyInUse => APP_KEY_IN_USE,
+            ApiError::CredentialsMissing => CREDENTIALS_MISSING,
+            ApiError::UnknownSync | ApiError::UnknownImportError => types::NOT_FOUND,
+            ApiError::SyncRunning(_) => SYNC_RUNNING,
+            ApiError::Database(_) => types::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -100,35 +100,26 @@ impl ApiError {
     }
 
     fn problem(&self) -> Problem {
-        let detail = self.to_string();
+        let problem = Problem::new(self.kind(), self.to_string());
         match self {
-            ApiError::PayloadTooLarge { limit } => Problem::new(PAYLOAD_TOO_LARGE, detail).with("limit_bytes", *limit),
-            ApiError::InvalidJson(_) => Problem::new(INVALID_JSON, detail),
-            ApiError::MissingAppKey | ApiError::UnknownAppKey => Problem::new(UNKNOWN_APP_KEY, detail),
-            ApiError::InvalidWebhookToken => Problem::new(INVALID_WEBHOOK_TOKEN, detail),
-            ApiError::RateLimited { retry_after_seconds } => {
-                Problem::new(RATE_LIMITED, detail).retry_after(*retry_after_seconds)
-            }
-            ApiError::BrokerUnavailable => {
-                Problem::new(BROKER_UNAVAILABLE, detail).retry_after(RETRY_AFTER_UNAVAILABLE)
-            }
-            ApiError::Validation(errors) => Problem::new(types::VALIDATION_FAILED, detail)
-                .with("errors", serde_json::to_value(errors).unwrap_or_default()),
-            ApiError::AppKeyInUse => Problem::new(APP_KEY_IN_USE, detail),
-            ApiError::CredentialsMissing => Problem::new(CREDENTIALS_MISSING, detail),
-            ApiError::UnknownSync | ApiError::UnknownImportError => Problem::new(types::NOT_FOUND, detail),
-            ApiError::SyncRunning(sync_id) => Problem::new(SYNC_RUNNING, detail).with("sync_id", sync_id.to_string()),
+            ApiError::PayloadTooLarge { limit } => problem.with("limit_bytes", *limit),
+            ApiError::RateLimited { retry_after_seconds } => problem.retry_after(*retry_after_seconds),
+            ApiError::BrokerUnavailable => problem.retry_after(RETRY_AFTER_UNAVAILABLE),
+            ApiError::Validation(errors) => problem.with("errors", serde_json::to_value(errors).unwrap_or_default()),
+            ApiError::SyncRunning(sync_id) => problem.with("sync_id", sync_id.to_string()),
             ApiError::Database(error) => {
                 tracing::warn!(%error, "database unavailable");
-                Problem::new(types::SERVICE_UNAVAILABLE, detail).retry_after(RETRY_AFTER_UNAVAILABLE)
+                problem.retry_after(RETRY_AFTER_UNAVAILABLE)
             }
+            _ => problem,
         }
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> actix_web::http::StatusCode {
-        self.problem().status_code()
+        actix_web::http::StatusCode::from_u16(self.kind().status)
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {

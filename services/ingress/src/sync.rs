@@ -80,9 +80,7 @@ impl SyncWorkers {
             trace_id = tracing::field::Empty,
         );
         span.follows_from(tracing::Span::current());
-        if let Some(trace_id) = telemetry::trace_id(&span) {
-            span.record("trace_id", tracing::field::display(trace_id));
-        }
+        telemetry::record_trace_id(&span);
         tokio::spawn(
             async move {
                 let run = Run { workers: &workers, tenant_id, integration_id, sync_id };

@@ -87,8 +87,8 @@ pub async fn receive(
     match &answered {
         Ok((outcome, response)) => state.metrics.webhook(outcome, response.status().as_u16()),
         Err(error) => {
-            use actix_web::ResponseError as _;
-            state.metrics.webhook(error.slug(), error.status_code().as_u16())
+            let kind = error.kind();
+            state.metrics.webhook(kind.slug, kind.status)
         }
     }
     answered.map(|(_, response)| response)

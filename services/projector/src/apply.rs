@@ -26,7 +26,6 @@ use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 use crate::dlq::DeadLetterQueue;
-use crate::rules::record::ErrorKind;
 use crate::rules::{self, LoggedEvent, State, record};
 
 /// One record as it came off the log.
@@ -213,11 +212,7 @@ async fn load_state<'a>(
             Event::ErrorArchived(archived) => errors_by_id.push(archived.error_id),
             Event::DeactivationConfirmed(confirmed) => {
                 completed.push((envelope.tenant_id, confirmed.sync_id));
-                errors_by_id.push(ids::event_error_id(
-                    envelope.tenant_id,
-                    ids::sync_completed_event_id(confirmed.sync_id),
-                    ErrorKind::MassDeactivationBlocked.as_str(),
-                ));
+                errors_by_id.push(ids::deactivation_guard_error_id(envelope.tenant_id, confirmed.sync_id));
             }
             _ => {}
         }

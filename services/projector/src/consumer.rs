@@ -3,7 +3,7 @@
 //! monitoring. On assignment the consumer seeks to the offsets stored in PostgreSQL; on revoke
 //! it commits the mirror of what the database holds; on shutdown it stops between batches.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -271,8 +271,9 @@ fn batch_span(scope: &OffsetScope, batch: &[LogRecord]) -> tracing::Span {
         messaging.kafka.message.key = tracing::field::Empty,
         trace_id = tracing::field::Empty,
     );
-    let partitions: BTreeSet<i32> = batch.iter().map(|record| record.partition).collect();
-    if let [partition] = partitions.into_iter().collect::<Vec<_>>()[..] {
+    if let Some(partition) = batch.first().map(|record| record.partition)
+        && batch.iter().all(|record| record.partition == partition)
+    {
         span.record("messaging.destination.partition.id", partition.to_string());
     }
     if let [record] = batch {
@@ -289,8 +290,6 @@ fn batch_span(scope: &OffsetScope, batch: &[LogRecord]) -> tracing::Span {
     for producer in &producers {
         span.add_link(producer.span().span_context().clone());
     }
-    if let Some(trace_id) = telemetry::trace_id(&span) {
-        span.record("trace_id", tracing::field::display(trace_id));
-    }
+    telemetry::record_trace_id(&span);
     span
 }

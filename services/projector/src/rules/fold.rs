@@ -314,8 +314,7 @@ fn archive_error(state: &State, draft: &mut Draft<'_>, archived: &ErrorArchived)
 /// (as of now) and resolve the guard's error. Without a blocked run this changes nothing.
 fn confirm_deactivation(state: &State, draft: &mut Draft<'_>, sync_id: Uuid) {
     let envelope = draft.logged.envelope;
-    let kind = ErrorKind::MassDeactivationBlocked;
-    let error_id = ids::event_error_id(envelope.tenant_id, ids::sync_completed_event_id(sync_id), kind.as_str());
+    let error_id = ids::deactivation_guard_error_id(envelope.tenant_id, sync_id);
     let Some(error) = state.errors.get(&error_id).filter(|error| error.status != STATUS_RESOLVED) else {
         draft.verdict = Verdict::Ignored;
         return;

@@ -1,5 +1,6 @@
 //! What a tagged Omie record must carry to become a user.
 
+use omie_sync_events::ids;
 use omie_sync_events::omie::OmieClient;
 
 use super::email::{self, EmailCheck};
@@ -40,7 +41,7 @@ impl ErrorKind {
             ErrorKind::InvalidEmail => "invalid_email",
             ErrorKind::DuplicateEmail => "duplicate_email",
             ErrorKind::UnprocessableWebhook => "unprocessable_webhook",
-            ErrorKind::MassDeactivationBlocked => "mass_deactivation_blocked",
+            ErrorKind::MassDeactivationBlocked => ids::MASS_DEACTIVATION_BLOCKED,
         }
     }
 }
