@@ -28,7 +28,7 @@ test: deps ## Run every test against PostgreSQL and a real Kafka-API broker
 	  cargo nextest run --workspace --no-fail-fast
 
 .PHONY: bench
-bench: deps ## Rebuild 1,000,000 events from the log (REBUILD_EVENTS to change); prints events/s and peak memory
+bench: deps ## Rebuild 1,000,000 events from the log (REBUILD_EVENTS, REBUILD_PARTITIONS to change); prints events/s and peak memory
 	@cargo build --release --quiet -p projector
 	@trap '$(BROKER) stop $(TEST_BROKER_DIR)' EXIT; \
 	  rm -rf $(TEST_BROKER_DIR); \

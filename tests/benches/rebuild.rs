@@ -1,6 +1,7 @@
 //! The rebuild benchmark (`make bench`): `REBUILD_EVENTS` synthetic events (default 1,000,000:
 //! redeliveries, deletes, tag and inactive flips, e-mail collisions, stale sync rows, config
-//! changes and archive commands over 20 tenants) are produced to a fresh topic on the test broker,
+//! changes and archive commands over 20 tenants) are produced to a fresh topic on the test broker
+//! (`REBUILD_PARTITIONS` partitions, default 3),
 //! then `projector replay` (release build) rebuilds every projection from offset 0 into a fresh
 //! database. Prints events/s and the replay process's peak memory, for BENCHMARKS.md.
 
@@ -14,11 +15,15 @@ use omie_sync_e2e::{kafka_brokers, stream};
 use uuid::Uuid;
 
 const TENANTS: usize = 20;
+/// Partitions of the events topic unless `REBUILD_PARTITIONS` says otherwise.
+const PARTITIONS: i32 = 3;
 /// Events per tenant in one produced chunk, so the producer's memory stays bounded.
 const CHUNK_PER_TENANT: usize = 2_500;
 
 fn main() {
     let events: usize = std::env::var("REBUILD_EVENTS").ok().and_then(|value| value.parse().ok()).unwrap_or(1_000_000);
+    let partitions: i32 =
+        std::env::var("REBUILD_PARTITIONS").ok().and_then(|value| value.parse().ok()).unwrap_or(PARTITIONS);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let brokers = kafka_brokers();
     let topic = format!("omie-sync.events.bench-{}", Uuid::new_v4().simple());
@@ -27,7 +32,7 @@ fn main() {
     let produced = Instant::now();
     let mut total = 0;
     runtime.block_on(async {
-        create_topic(&brokers, &topic, 3).await;
+        create_topic(&brokers, &topic, partitions).await;
         create_topic(&brokers, &format!("{topic}.dlq"), 1).await;
         let mut seed = 0;
         while total < events {
@@ -39,7 +44,7 @@ fn main() {
         }
     });
     let produce_seconds = produced.elapsed().as_secs_f64();
-    eprintln!("produced {total} events in {produce_seconds:.1} s");
+    eprintln!("produced {total} events to {partitions} partitions in {produce_seconds:.1} s");
 
     let projector = sibling_binary("projector");
     let started = Instant::now();

@@ -4,12 +4,13 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{self as sql, Array, Nullable};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::StoreError;
 use crate::schema::events;
+use crate::{StoreError, column};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = events)]
@@ -34,10 +35,31 @@ pub async fn existing_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<
     Ok(found.into_iter().collect())
 }
 
+/// Appends `rows`, one array per column: PostgreSQL parses and plans a multi-row `VALUES` list
+/// bind by bind, which cost more than inserting the rows.
 pub async fn insert(conn: &mut AsyncPgConnection, rows: &[EventRow]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(crate::WRITE_CHUNK) {
-        diesel::insert_into(events::table).values(chunk).on_conflict_do_nothing().execute(conn).await?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    diesel::sql_query(
+        "INSERT INTO events (id, tenant_id, event_type, subject, occurred_at, recorded_at, log_partition, log_offset, \
+         actor, payload, trace_id) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], \
+         $7::int4[], $8::int8[], $9::jsonb[], $10::jsonb[], $11::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<sql::Uuid>, _>(column(rows, |row| row.id))
+    .bind::<Array<sql::Uuid>, _>(column(rows, |row| row.tenant_id))
+    .bind::<Array<sql::Text>, _>(column(rows, |row| row.event_type.as_str()))
+    .bind::<Array<Nullable<sql::Text>>, _>(column(rows, |row| row.subject.as_deref()))
+    .bind::<Array<sql::Timestamptz>, _>(column(rows, |row| row.occurred_at))
+    .bind::<Array<sql::Timestamptz>, _>(column(rows, |row| row.recorded_at))
+    .bind::<Array<sql::Integer>, _>(column(rows, |row| row.log_partition))
+    .bind::<Array<sql::BigInt>, _>(column(rows, |row| row.log_offset))
+    .bind::<Array<sql::Jsonb>, _>(column(rows, |row| &row.actor))
+    .bind::<Array<sql::Jsonb>, _>(column(rows, |row| &row.payload))
+    .bind::<Array<Nullable<sql::Text>>, _>(column(rows, |row| row.trace_id.as_deref()))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{self as sql, Array, Nullable};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::StoreError;
 use crate::page::{Page, Position, contains_pattern};
 use crate::schema::history;
+use crate::{StoreError, column};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
 #[diesel(table_name = history)]
@@ -26,10 +27,28 @@ pub struct HistoryEntry {
     pub ordinal: i16,
 }
 
+/// Appends `rows`, one array per column (as [`crate::events::insert`] does).
 pub async fn insert(conn: &mut AsyncPgConnection, rows: &[HistoryEntry]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(crate::WRITE_CHUNK) {
-        diesel::insert_into(history::table).values(chunk).on_conflict_do_nothing().execute(conn).await?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    diesel::sql_query(
+        "INSERT INTO history (id, tenant_id, at, action, actor, subject, details, event_id, log_offset, ordinal) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::jsonb[], $6::text[], \
+         $7::jsonb[], $8::uuid[], $9::int8[], $10::int2[]) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<sql::Uuid>, _>(column(rows, |row| row.id))
+    .bind::<Array<sql::Uuid>, _>(column(rows, |row| row.tenant_id))
+    .bind::<Array<sql::Timestamptz>, _>(column(rows, |row| row.at))
+    .bind::<Array<sql::Text>, _>(column(rows, |row| row.action.as_str()))
+    .bind::<Array<sql::Jsonb>, _>(column(rows, |row| &row.actor))
+    .bind::<Array<Nullable<sql::Text>>, _>(column(rows, |row| row.subject.as_deref()))
+    .bind::<Array<sql::Jsonb>, _>(column(rows, |row| &row.details))
+    .bind::<Array<sql::Uuid>, _>(column(rows, |row| row.event_id))
+    .bind::<Array<sql::BigInt>, _>(column(rows, |row| row.log_offset))
+    .bind::<Array<sql::SmallInt>, _>(column(rows, |row| row.ordinal))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -33,6 +33,11 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Rows are written in chunks so one statement stays far below PostgreSQL's 65,535 bind parameters.
 pub(crate) const WRITE_CHUNK: usize = 1_000;
 
+/// One column of `rows`, to bind as an array (`unnest($1::uuid[], …)` inserts).
+pub(crate) fn column<'a, Row, Value>(rows: &'a [Row], value: impl Fn(&'a Row) -> Value) -> Vec<Value> {
+    rows.iter().map(value).collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot connect to PostgreSQL: {0}")]

@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{self as sql, Array, Nullable};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::StoreError;
 use crate::schema::record_timeline;
+use crate::{StoreError, column};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, Insertable)]
 #[diesel(table_name = record_timeline)]
@@ -24,10 +25,29 @@ pub struct TimelineEntry {
     pub log_offset: i64,
 }
 
+/// Appends `rows`, one array per column (as [`crate::events::insert`] does).
 pub async fn insert(conn: &mut AsyncPgConnection, rows: &[TimelineEntry]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(crate::WRITE_CHUNK) {
-        diesel::insert_into(record_timeline::table).values(chunk).on_conflict_do_nothing().execute(conn).await?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    diesel::sql_query(
+        "INSERT INTO record_timeline (id, tenant_id, omie_code, event_id, event_type, verdict, detail, at, \
+         log_partition, log_offset) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $7::text[], \
+         $8::timestamptz[], $9::int4[], $10::int8[]) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<sql::Uuid>, _>(column(rows, |row| row.id))
+    .bind::<Array<sql::Uuid>, _>(column(rows, |row| row.tenant_id))
+    .bind::<Array<sql::BigInt>, _>(column(rows, |row| row.omie_code))
+    .bind::<Array<sql::Uuid>, _>(column(rows, |row| row.event_id))
+    .bind::<Array<sql::Text>, _>(column(rows, |row| row.event_type.as_str()))
+    .bind::<Array<sql::Text>, _>(column(rows, |row| row.verdict.as_str()))
+    .bind::<Array<Nullable<sql::Text>>, _>(column(rows, |row| row.detail.as_deref()))
+    .bind::<Array<sql::Timestamptz>, _>(column(rows, |row| row.at))
+    .bind::<Array<sql::Integer>, _>(column(rows, |row| row.log_partition))
+    .bind::<Array<sql::BigInt>, _>(column(rows, |row| row.log_offset))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

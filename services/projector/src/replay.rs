@@ -522,6 +522,8 @@ impl LogReader {
     fn open(args: &ReplayArgs, shadow: &Shadow) -> anyhow::Result<LogReader> {
         let topic = args.shared.events_topic.clone();
         let consumer: StreamConsumer = kafka::consumer_config(&args.shared.kafka_brokers, shadow.name())
+            // No lag metric here, and rdkafka's default context would log every statistics report.
+            .set("statistics.interval.ms", "0")
             .create()
             .context("cannot create the Kafka consumer (check KAFKA_BROKERS)")?;
         let metadata =
