@@ -126,7 +126,8 @@ fn record(rng: &mut StdRng, code: i64, codes: i64, stale_before: Option<DateTime
     record
 }
 
-fn envelope(tenant_id: Uuid, id: Uuid, at: DateTime<Utc>, event: Event, subject: Option<i64>) -> Envelope {
+/// An envelope of `event` for `tenant_id`, recorded by the system at `at`.
+pub fn envelope(tenant_id: Uuid, id: Uuid, at: DateTime<Utc>, event: Event, subject: Option<i64>) -> Envelope {
     Envelope {
         id,
         schema_version: SCHEMA_VERSION,

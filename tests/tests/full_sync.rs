@@ -11,9 +11,8 @@ use diesel_async::RunQueryDsl;
 use omie_sim::generator::{self, CompanySpec, EmailTruth, Truth};
 use omie_sim::{Faults, Simulator};
 use omie_sync_e2e::stack::Stack;
-use omie_sync_e2e::{ServiceProcess, eventually, serve_omie, users_only_company};
-use omie_sync_events::envelope::SCHEMA_VERSION;
-use omie_sync_events::{Actor, ActorKind, Envelope, Event, SyncRequested, ids};
+use omie_sync_e2e::{ServiceProcess, eventually, serve_omie, stream, users_only_company};
+use omie_sync_events::{Envelope, Event, SyncRequested};
 use omie_sync_platform::auth::Role;
 use omie_sync_store::schema::{events, history, import_errors, users};
 use reqwest::Method;
@@ -259,22 +258,9 @@ async fn a_run_no_process_is_doing_is_settled_by_the_next_sync_request() {
     // What an ingress that died mid-sync leaves when its successor could not settle the run at
     // start (the broker was down then): a run the projection shows running that nobody does.
     let lost = Uuid::now_v7();
-    let now = chrono::Utc::now();
-    stack
-        .append(&Envelope {
-            id: Uuid::now_v7(),
-            schema_version: SCHEMA_VERSION,
-            tenant_id: tenant,
-            integration_id: ids::integration_id(tenant),
-            occurred_at: now,
-            recorded_at: now,
-            actor: Actor { kind: ActorKind::EspressoUser, id: Some("admin".into()), name: None, email: None },
-            subject: None,
-            correlation_id: Some(lost),
-            causation_id: None,
-            event: Event::SyncRequested(SyncRequested { sync_id: lost }),
-        })
-        .await;
+    let requested = Event::SyncRequested(SyncRequested { sync_id: lost });
+    let lost_request = stream::envelope(tenant, Uuid::now_v7(), chrono::Utc::now(), requested, None);
+    stack.append(&Envelope { correlation_id: Some(lost), ..lost_request }).await;
     let lost_id = lost.to_string();
     eventually("the lost run to show running", Duration::from_secs(20), || async {
         progress(&stack, &admin, &lost_id).await.filter(|run| run["status"] == "running")

@@ -52,6 +52,23 @@ pub enum Refusals {
     Unavailable(Problem),
 }
 
+/// The refusals of a command's JSON body (`platform::http::JsonObject` and its `JsonConfig`).
+#[derive(IntoResponses)]
+pub enum BodyRefusals {
+    #[response(
+        status = 400,
+        description = "`invalid-request`: the body is not the JSON this command takes",
+        content_type = "application/problem+json"
+    )]
+    InvalidRequest(Problem),
+    #[response(
+        status = 413,
+        description = "`payload-too-large`: the body is over 64 KiB",
+        content_type = "application/problem+json"
+    )]
+    PayloadTooLarge(Problem),
+}
+
 /// The document as served and checked in: pretty JSON with a trailing newline.
 pub fn render(document: &OpenApi) -> String {
     let mut text = document.to_pretty_json().unwrap_or_default();

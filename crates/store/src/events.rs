@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::schema::events;
 use crate::{StoreError, column};
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
     pub id: Uuid,

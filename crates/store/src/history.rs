@@ -12,7 +12,7 @@ use crate::page::{Page, Position, contains_pattern};
 use crate::schema::history;
 use crate::{StoreError, column};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = history)]
 pub struct HistoryEntry {
     pub id: Uuid,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::schema::record_timeline;
 use crate::{StoreError, column};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = record_timeline)]
 pub struct TimelineEntry {
     pub id: Uuid,

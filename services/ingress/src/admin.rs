@@ -14,7 +14,7 @@ use omie_sync_events::{
 };
 use omie_sync_platform::auth::Caller;
 use omie_sync_platform::http::JsonObject;
-use omie_sync_platform::openapi::Refusals;
+use omie_sync_platform::openapi::{BodyRefusals, Refusals};
 use omie_sync_platform::problem::Problem;
 use omie_sync_platform::secrets::mask;
 use omie_sync_store::{errors, integrations, sync_runs};
@@ -128,7 +128,7 @@ pub struct SyncStarted {
     request_body = CredentialsCommand,
     responses(
         (status = 202, body = Accepted),
-        (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 413, description = "`payload-too-large`: the body is over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        BodyRefusals,
         (status = 409, description = "`app-key-in-use`: another company uses this app key", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"),
         Refusals,
@@ -169,7 +169,7 @@ pub(crate) async fn set_credentials(
 #[utoipa::path(
     put, path = "/api/v1/integrations/omie/tag", tag = "integration", security(("bearer" = [])),
     request_body = TagCommand,
-    responses((status = 202, body = Accepted), (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 413, description = "`payload-too-large`: the body is over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
+    responses((status = 202, body = Accepted), BodyRefusals, (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
 )]
 pub(crate) async fn set_tag(
     caller: Caller,
@@ -187,7 +187,7 @@ pub(crate) async fn set_tag(
 #[utoipa::path(
     put, path = "/api/v1/integrations/omie/template", tag = "integration", security(("bearer" = [])),
     request_body = TemplateCommand,
-    responses((status = 202, body = Accepted), (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 413, description = "`payload-too-large`: the body is over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
+    responses((status = 202, body = Accepted), BodyRefusals, (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"), Refusals)
 )]
 pub(crate) async fn set_template(
     caller: Caller,
@@ -342,7 +342,7 @@ pub(crate) async fn confirm_deactivation(
     request_body = ArchiveCommand,
     responses(
         (status = 202, body = Accepted),
-        (status = 400, description = "`invalid-request`: the body is not the JSON this command takes", body = Problem, content_type = "application/problem+json"), (status = 413, description = "`payload-too-large`: the body is over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        BodyRefusals,
         (status = 404, description = "`not-found`: no such error for this company", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation-failed`: `errors` names each field and what it must be", body = Problem, content_type = "application/problem+json"),
         Refusals,
