@@ -43,6 +43,27 @@ impl TestDb {
         offsets.iter().sum()
     }
 
+    /// The shape of the `public` schema (tables and indexes with their durability, index
+    /// definitions, constraints) and any other schema besides PostgreSQL's own, one line each,
+    /// sorted: equal lists mean a schema a migration would leave the same.
+    pub async fn catalog(&self) -> Vec<String> {
+        let mut conn = self.connect().await;
+        let lines: Vec<CatalogLine> = diesel::sql_query(
+            "SELECT format('relation %s %s %s', relname, relkind, relpersistence) AS line FROM pg_class \
+               WHERE relnamespace = 'public'::regnamespace \
+             UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public' \
+             UNION ALL SELECT format('constraint %s %s', conrelid::regclass, pg_get_constraintdef(oid)) FROM pg_constraint \
+               WHERE connamespace = 'public'::regnamespace \
+             UNION ALL SELECT 'schema ' || nspname FROM pg_namespace \
+               WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('information_schema', 'public') \
+             ORDER BY line",
+        )
+        .load(&mut conn)
+        .await
+        .expect("catalog");
+        lines.into_iter().map(|CatalogLine { line }| line).collect()
+    }
+
     /// Every projection row, ordered, as JSON: two equal dumps mean equal projections.
     pub async fn dump(&self) -> Value {
         let mut conn = self.connect().await;
@@ -89,4 +110,10 @@ impl Drop for TestDb {
             );
         }
     }
+}
+
+#[derive(QueryableByName)]
+struct CatalogLine {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    line: String,
 }

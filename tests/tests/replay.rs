@@ -101,9 +101,11 @@ async fn random_streams_rebuilt_from_offset_zero_equal_the_live_state_row_for_ro
         assert!(!report.differences(), "seed {seed}: rebuilt differs from live: {}", report.render());
         assert_eq!(report.mode, ReplayMode::DryRun);
 
-        let before = stack.db.dump().await;
+        let (before, catalog) = (stack.db.dump().await, stack.db.catalog().await);
         let rebuilt = replay::run(&args(&stack, None)).await.expect("rebuild");
         assert!(!rebuilt.differences(), "{}", rebuilt.render());
+        // The rebuilt tables took the live ones' place: as durable and indexed, nothing left aside.
+        assert_eq!(stack.db.catalog().await, catalog, "seed {seed}: the swap changed the schema");
         // Each tenant's audit events sit in its own partition: wait for every tenant's.
         omie_sync_e2e::eventually("the audit events applied", Duration::from_secs(20), || async {
             for index in 0..3 {

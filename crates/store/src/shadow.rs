@@ -1,7 +1,13 @@
 //! Shadow schemas: an empty copy of the projections, in a schema of its own, where a replay
 //! folds the log aside while the live projector keeps serving; then, in one transaction, the
-//! shadow's rows replace the live ones (for every tenant or one), so readers see the old state or
-//! the new one, never a half-built one. Offsets are not copied: the live projector's stay its own.
+//! shadow replaces the live state, so readers see the old state or the new one, never a
+//! half-built one:
+//! - **every tenant**: the shadow's tables themselves become the live ones (moved into `public`,
+//!   the old ones moved out), which costs the same at any size. Before that, outside the swap, the
+//!   shadow is made durable and given the read API's indexes ([`Shadow::prepare_takeover`]).
+//! - **one tenant**: that tenant's rows are copied over the live ones ([`Shadow::replace_live`]).
+//!
+//! Offsets are not swapped: the live projector's stay its own.
 
 use std::collections::HashMap;
 
@@ -84,8 +90,58 @@ impl Shadow {
         Ok(())
     }
 
+    /// Drops the shadow and, after a takeover, the live tables it replaced.
     pub async fn drop(&self, conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
-        conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {0} CASCADE", self.0)).await?;
+        conn.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {0} CASCADE; DROP SCHEMA IF EXISTS {0}_retired CASCADE",
+            self.0
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Makes the shadow's projection tables fit to be the live ones: durable, with every index
+    /// the live tables have, and analysed. Slow at scale, so run it before the swap, while the
+    /// live projector still applies.
+    pub async fn prepare_takeover(&self, shadow_conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+        let shadow = &self.0;
+        // A logged table may not reference an unlogged one: referenced tables go first.
+        for (table, _) in TABLES {
+            shadow_conn.batch_execute(&format!("ALTER TABLE {shadow}.{table} SET LOGGED")).await?;
+        }
+        let definitions: Vec<IndexDefinition> = diesel::sql_query(
+            "SELECT indexdef AS definition FROM pg_indexes WHERE schemaname = 'public' AND indexname = ANY($1)",
+        )
+        .bind::<Array<Text>, _>(READ_ONLY_INDEXES.to_vec())
+        .load(shadow_conn)
+        .await?;
+        let unfit =
+            || StoreError::Migration("the live indexes differ from the migrations': run `projector migrate`".into());
+        if definitions.len() != READ_ONLY_INDEXES.len() {
+            return Err(unfit());
+        }
+        for IndexDefinition { definition } in definitions {
+            let (head, tail) = definition.split_once(" ON public.").ok_or_else(unfit)?;
+            shadow_conn.batch_execute(&format!("{head} ON {shadow}.{tail}")).await?;
+        }
+        let tables: Vec<String> = TABLES.iter().map(|(table, _)| format!("{shadow}.{table}")).collect();
+        shadow_conn.batch_execute(&format!("ANALYZE {}", tables.join(", "))).await?;
+        Ok(())
+    }
+
+    /// Puts the shadow's projection tables in place of the live ones, for every tenant. Call it
+    /// inside the live connection's transaction, after [`Shadow::prepare_takeover`]. Readers
+    /// wait for the moment the move takes, then read the new tables.
+    pub async fn take_over_live(&self, live: &mut AsyncPgConnection) -> Result<(), StoreError> {
+        let shadow = &self.0;
+        live.batch_execute(&format!("CREATE SCHEMA {shadow}_retired")).await?;
+        for (table, _) in TABLES {
+            // Index names are unique per schema: the old table leaves with its indexes first.
+            live.batch_execute(&format!(
+                "ALTER TABLE public.{table} SET SCHEMA {shadow}_retired; ALTER TABLE {shadow}.{table} SET SCHEMA public"
+            ))
+            .await?;
+        }
         Ok(())
     }
 
@@ -162,6 +218,12 @@ impl Shadow {
         }
         Ok(counts)
     }
+}
+
+#[derive(QueryableByName)]
+struct IndexDefinition {
+    #[diesel(sql_type = Text)]
+    definition: String,
 }
 
 #[derive(QueryableByName)]

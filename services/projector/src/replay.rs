@@ -1,8 +1,8 @@
 //! `projector replay`: folds the event log into a shadow schema while the live projector keeps
 //! serving, with the same rules and the same batch code. Then, by mode:
 //! - **rebuild**: holds the live offsets (the live projector's next batch waits; readers do not),
-//!   brings the shadow to exactly the live position, and replaces the live rows of every tenant
-//!   or one with the shadow's in one transaction;
+//!   brings the shadow to exactly the live position, and in one transaction puts the shadow's
+//!   tables in place of the live ones (every tenant) or copies one tenant's rows over;
 //! - **dry run**: the same up to the comparison, then rolls back and reports what would change;
 //! - **past state** (`--until`): stops early and keeps the shadow schema for inspection.
 //!
@@ -275,6 +275,11 @@ async fn replay_into(
         reader.progress.finish_and_clear();
         return Ok(Built { counts, differing_rows: Vec::new(), samples: Vec::new() });
     }
+    if takes_over(args, mode) {
+        let preparing = Instant::now();
+        shadow.prepare_takeover(&mut shadow_conn).await?;
+        tracing::info!(seconds = preparing.elapsed().as_secs_f64(), "replay made the rebuilt tables fit to go live");
+    }
     let deadline = Instant::now() + LIVE_CATCH_UP;
     loop {
         let begin = if mode == ReplayMode::DryRun { "BEGIN ISOLATION LEVEL REPEATABLE READ" } else { "BEGIN" };
@@ -375,7 +380,11 @@ async fn finish(
     tracing::info!(seconds = comparing.elapsed().as_secs_f64(), "replay compared live and rebuilt");
     let swapping = Instant::now();
     if mode == ReplayMode::Rebuild {
-        shadow.replace_live(live, scope).await?;
+        if takes_over(args, mode) {
+            shadow.take_over_live(live).await?;
+        } else {
+            shadow.replace_live(live, scope).await?;
+        }
         if bootstrap {
             // Nothing ran live: the rebuild's dead letters and position become the live ones.
             shadow.adopt_dead_letters(live).await?;
@@ -384,6 +393,11 @@ async fn finish(
         tracing::info!(seconds = swapping.elapsed().as_secs_f64(), "replay swapped the rebuilt rows in");
     }
     Ok(Some(Built { counts: counts.clone(), differing_rows, samples }))
+}
+
+/// Whether the rebuilt tables replace the live ones whole (every tenant) rather than row by row.
+fn takes_over(args: &ReplayArgs, mode: ReplayMode) -> bool {
+    mode == ReplayMode::Rebuild && args.tenant.is_none()
 }
 
 fn compare_users(live: Vec<User>, rebuilt: Vec<User>, counts: &mut ReplayCounts, samples: &mut Vec<String>) {
