@@ -129,9 +129,46 @@ impl Shadow {
         Ok(())
     }
 
+    /// What other objects hang on the live projection tables, one line each. Moving the tables
+    /// would leave these behind (a view would keep reading the old table, then be dropped with
+    /// it; grants, triggers and policies would not follow), so a rebuild copies rows instead
+    /// when there are any. The new tables belong to the replay's role: tables owned by another
+    /// role count too.
+    pub async fn takeover_blockers(live: &mut AsyncPgConnection) -> Result<Vec<String>, StoreError> {
+        let tables: Vec<&str> = TABLES.iter().map(|(table, _)| *table).collect();
+        let blockers: Vec<Blocker> = diesel::sql_query(
+            "WITH live AS (SELECT oid, relname, relowner, relacl FROM pg_class \
+               WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname = ANY($1)) \
+             SELECT format('view %s reads %s', r.ev_class::regclass, l.relname) AS reason FROM live l \
+               JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = l.oid \
+                 AND d.classid = 'pg_rewrite'::regclass \
+               JOIN pg_rewrite r ON r.oid = d.objid WHERE r.ev_class <> l.oid \
+             UNION SELECT format('foreign key %s of %s references %s', c.conname, c.conrelid::regclass, l.relname) \
+               FROM live l JOIN pg_constraint c ON c.confrelid = l.oid \
+               WHERE c.contype = 'f' AND c.conrelid NOT IN (SELECT oid FROM live) \
+             UNION SELECT format('trigger %s on %s', t.tgname, l.relname) FROM live l \
+               JOIN pg_trigger t ON t.tgrelid = l.oid WHERE NOT t.tgisinternal \
+             UNION SELECT format('policy %s on %s', p.polname, l.relname) FROM live l \
+               JOIN pg_policy p ON p.polrelid = l.oid \
+             UNION SELECT format('publication %s lists %s', pub.pubname, l.relname) FROM live l \
+               JOIN pg_publication_rel pr ON pr.prrelid = l.oid JOIN pg_publication pub ON pub.oid = pr.prpubid \
+             UNION SELECT format('%s belongs to %s, not to %s', l.relname, l.relowner::regrole, current_user) \
+               FROM live l WHERE l.relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user) \
+             UNION SELECT format('%s grants %s to %s', l.relname, a.privilege_type, \
+                 CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END) \
+               FROM live l, aclexplode(l.relacl) a WHERE a.grantee <> l.relowner \
+             ORDER BY reason",
+        )
+        .bind::<Array<Text>, _>(tables)
+        .load(live)
+        .await?;
+        Ok(blockers.into_iter().map(|Blocker { reason }| reason).collect())
+    }
+
     /// Puts the shadow's projection tables in place of the live ones, for every tenant. Call it
-    /// inside the live connection's transaction, after [`Shadow::prepare_takeover`]. Readers
-    /// wait for the moment the move takes, then read the new tables.
+    /// inside the live connection's transaction, after [`Shadow::prepare_takeover`], when
+    /// [`Shadow::takeover_blockers`] finds none. Readers wait for the moment the move takes, then
+    /// read the new tables.
     pub async fn take_over_live(&self, live: &mut AsyncPgConnection) -> Result<(), StoreError> {
         let shadow = &self.0;
         live.batch_execute(&format!("CREATE SCHEMA {shadow}_retired")).await?;
@@ -218,6 +255,12 @@ impl Shadow {
         }
         Ok(counts)
     }
+}
+
+#[derive(QueryableByName)]
+struct Blocker {
+    #[diesel(sql_type = Text)]
+    reason: String,
 }
 
 #[derive(QueryableByName)]

@@ -275,7 +275,12 @@ async fn replay_into(
         reader.progress.finish_and_clear();
         return Ok(Built { counts, differing_rows: Vec::new(), samples: Vec::new() });
     }
-    if takes_over(args, mode) {
+    let ending = match mode {
+        ReplayMode::Rebuild if args.tenant.is_none() && takeover_clear(live).await? => Ending::MoveTables,
+        ReplayMode::Rebuild => Ending::CopyRows,
+        _ => Ending::Compare,
+    };
+    if ending == Ending::MoveTables {
         let preparing = Instant::now();
         shadow.prepare_takeover(&mut shadow_conn).await?;
         tracing::info!(seconds = preparing.elapsed().as_secs_f64(), "replay made the rebuilt tables fit to go live");
@@ -284,7 +289,7 @@ async fn replay_into(
     loop {
         let begin = if mode == ReplayMode::DryRun { "BEGIN ISOLATION LEVEL REPEATABLE READ" } else { "BEGIN" };
         live.batch_execute(begin).await?;
-        let finished = finish(args, mode, shadow, live, &mut shadow_conn, &mut reader, &mut counts).await;
+        let finished = finish(args, ending, shadow, live, &mut shadow_conn, &mut reader, &mut counts).await;
         match finished {
             Ok(Some(built)) => {
                 let end = if mode == ReplayMode::Rebuild { "COMMIT" } else { "ROLLBACK" };
@@ -317,7 +322,7 @@ async fn replay_into(
 /// replay must wait for it (a one-tenant rebuild or a dry run cannot move the live offsets).
 async fn finish(
     args: &ReplayArgs,
-    mode: ReplayMode,
+    ending: Ending,
     shadow: &Shadow,
     live: &mut AsyncPgConnection,
     shadow_conn: &mut AsyncPgConnection,
@@ -327,9 +332,9 @@ async fn finish(
     let topic = &args.shared.events_topic;
     // A dry run compares one consistent snapshot and changes nothing: no need to stop the live
     // projector. A rebuild must hold it while it swaps.
-    let live_offsets = match mode {
-        ReplayMode::Rebuild => shadow::hold_live_offsets(live, &args.group_id, topic).await?,
-        _ => shadow::live_offsets(live, &args.group_id, topic).await?,
+    let live_offsets = match ending {
+        Ending::Compare => shadow::live_offsets(live, &args.group_id, topic).await?,
+        Ending::CopyRows | Ending::MoveTables => shadow::hold_live_offsets(live, &args.group_id, topic).await?,
     };
     if let Some(unknown) = live_offsets.keys().find(|partition| !reader.positions.contains_key(partition)) {
         bail!(
@@ -350,7 +355,7 @@ async fn finish(
         .positions
         .iter()
         .any(|(partition, &position)| position > live_offsets.get(partition).copied().unwrap_or(0));
-    if live_behind && !(bootstrap && mode == ReplayMode::Rebuild && args.tenant.is_none()) {
+    if live_behind && !(bootstrap && ending != Ending::Compare && args.tenant.is_none()) {
         return Ok(None);
     }
     let targets: HashMap<i32, i64> = reader
@@ -379,8 +384,9 @@ async fn finish(
     let differing_rows = shadow.differing_rows(live, scope).await?;
     tracing::info!(seconds = comparing.elapsed().as_secs_f64(), "replay compared live and rebuilt");
     let swapping = Instant::now();
-    if mode == ReplayMode::Rebuild {
-        if takes_over(args, mode) {
+    if ending != Ending::Compare {
+        // Checked again under the lock: what hangs on the live tables may have changed meanwhile.
+        if ending == Ending::MoveTables && takeover_clear(live).await? {
             shadow.take_over_live(live).await?;
         } else {
             shadow.replace_live(live, scope).await?;
@@ -395,9 +401,28 @@ async fn finish(
     Ok(Some(Built { counts: counts.clone(), differing_rows, samples }))
 }
 
-/// Whether the rebuilt tables replace the live ones whole (every tenant) rather than row by row.
-fn takes_over(args: &ReplayArgs, mode: ReplayMode) -> bool {
-    mode == ReplayMode::Rebuild && args.tenant.is_none()
+/// How a run ends once the shadow stands at the live position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// A dry run: compare, change nothing.
+    Compare,
+    /// A one-tenant rebuild, or one whose live tables carry objects of their own.
+    CopyRows,
+    /// A rebuild of every tenant whose shadow tables were prepared to become the live ones.
+    MoveTables,
+}
+
+/// Whether a rebuild of every tenant may move its tables into place of the live ones, rather
+/// than copy its rows over them.
+async fn takeover_clear(live: &mut AsyncPgConnection) -> anyhow::Result<bool> {
+    let blockers = Shadow::takeover_blockers(live).await?;
+    if !blockers.is_empty() {
+        tracing::warn!(
+            blockers = %blockers.join("; "),
+            "other objects hang on the live tables: the rebuild copies its rows over them instead of swapping tables"
+        );
+    }
+    Ok(blockers.is_empty())
 }
 
 fn compare_users(live: Vec<User>, rebuilt: Vec<User>, counts: &mut ReplayCounts, samples: &mut Vec<String>) {
