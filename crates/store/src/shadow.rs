@@ -129,15 +129,16 @@ impl Shadow {
         Ok(())
     }
 
-    /// What other objects hang on the live projection tables, one line each. Moving the tables
-    /// would leave these behind (a view would keep reading the old table, then be dropped with
-    /// it; grants, triggers and policies would not follow), so a rebuild copies rows instead
-    /// when there are any. The new tables belong to the replay's role: tables owned by another
-    /// role count too.
-    pub async fn takeover_blockers(live: &mut AsyncPgConnection) -> Result<Vec<String>, StoreError> {
+    /// What others added to the live projection tables, one line each: views, grants, triggers,
+    /// policies, publications, foreign keys from other tables, indexes the migrations did not
+    /// make, comments and storage settings. None of it would follow the shadow's tables into
+    /// place (a view would even keep reading the old table, then be dropped with it), so a
+    /// rebuild copies rows instead when there is any. The new tables would belong to the
+    /// replay's role: tables owned by another role count too.
+    pub async fn takeover_blockers(&self, live: &mut AsyncPgConnection) -> Result<Vec<String>, StoreError> {
         let tables: Vec<&str> = TABLES.iter().map(|(table, _)| *table).collect();
         let blockers: Vec<Blocker> = diesel::sql_query(
-            "WITH live AS (SELECT oid, relname, relowner, relacl FROM pg_class \
+            "WITH live AS (SELECT oid, relname, relowner, relacl, reloptions FROM pg_class \
                WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname = ANY($1)) \
              SELECT format('view %s reads %s', r.ev_class::regclass, l.relname) AS reason FROM live l \
                JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = l.oid \
@@ -157,9 +158,22 @@ impl Shadow {
              UNION SELECT format('%s grants %s to %s', l.relname, a.privilege_type, \
                  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END) \
                FROM live l, aclexplode(l.relacl) a WHERE a.grantee <> l.relowner \
+             UNION SELECT format('%s grants %s on %s to %s', l.relname, a.privilege_type, c.attname, \
+                 CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END) \
+               FROM live l JOIN pg_attribute c ON c.attrelid = l.oid, aclexplode(c.attacl) a \
+               WHERE a.grantee <> l.relowner \
+             UNION SELECT format('index %s on %s', i.indexname, i.tablename) FROM pg_indexes i \
+               WHERE i.schemaname = 'public' AND i.tablename = ANY($1) AND i.indexname <> ALL($2) \
+                 AND i.indexname NOT IN (SELECT indexname FROM pg_indexes WHERE schemaname = $3) \
+             UNION SELECT format('a comment on %s', l.relname) FROM live l \
+               JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = l.oid \
+             UNION SELECT format('%s stores with %s', l.relname, array_to_string(l.reloptions, ', ')) \
+               FROM live l WHERE l.reloptions IS NOT NULL \
              ORDER BY reason",
         )
         .bind::<Array<Text>, _>(tables)
+        .bind::<Array<Text>, _>(READ_ONLY_INDEXES.to_vec())
+        .bind::<Text, _>(&self.0)
         .load(live)
         .await?;
         Ok(blockers.into_iter().map(|Blocker { reason }| reason).collect())
@@ -168,7 +182,7 @@ impl Shadow {
     /// Puts the shadow's projection tables in place of the live ones, for every tenant. Call it
     /// inside the live connection's transaction, after [`Shadow::prepare_takeover`], when
     /// [`Shadow::takeover_blockers`] finds none. Readers wait for the moment the move takes, then
-    /// read the new tables.
+    /// read the new tables; on an error, roll the moves back.
     pub async fn take_over_live(&self, live: &mut AsyncPgConnection) -> Result<(), StoreError> {
         let shadow = &self.0;
         live.batch_execute(&format!("CREATE SCHEMA {shadow}_retired")).await?;

@@ -44,6 +44,8 @@ const READ_STALL: Duration = Duration::from_secs(30);
 /// How long a replay waits for a live projector that is behind the shadow.
 const LIVE_CATCH_UP: Duration = Duration::from_secs(120);
 const SAMPLES: usize = 5;
+/// How long the swap waits for a live table's lock before it copies rows instead.
+const MOVE_LOCK_WAIT: Duration = Duration::from_millis(500);
 /// The tables the fold reads, unqualified: the shadow connection's search path names the shadow.
 const ANALYZE_SHADOW: &str = "ANALYZE events, users, omie_records, import_errors, integrations, sync_runs, sync_seen";
 
@@ -276,7 +278,7 @@ async fn replay_into(
         return Ok(Built { counts, differing_rows: Vec::new(), samples: Vec::new() });
     }
     let ending = match mode {
-        ReplayMode::Rebuild if args.tenant.is_none() && takeover_clear(live).await? => Ending::MoveTables,
+        ReplayMode::Rebuild if args.tenant.is_none() && takeover_clear(shadow, live).await? => Ending::MoveTables,
         ReplayMode::Rebuild => Ending::CopyRows,
         _ => Ending::Compare,
     };
@@ -287,8 +289,7 @@ async fn replay_into(
     }
     let deadline = Instant::now() + LIVE_CATCH_UP;
     loop {
-        let begin = if mode == ReplayMode::DryRun { "BEGIN ISOLATION LEVEL REPEATABLE READ" } else { "BEGIN" };
-        live.batch_execute(begin).await?;
+        live.batch_execute("BEGIN").await?;
         let finished = finish(args, ending, shadow, live, &mut shadow_conn, &mut reader, &mut counts).await;
         match finished {
             Ok(Some(built)) => {
@@ -330,12 +331,10 @@ async fn finish(
     counts: &mut ReplayCounts,
 ) -> anyhow::Result<Option<Built>> {
     let topic = &args.shared.events_topic;
-    // A dry run compares one consistent snapshot and changes nothing: no need to stop the live
-    // projector. A rebuild must hold it while it swaps.
-    let live_offsets = match ending {
-        Ending::Compare => shadow::live_offsets(live, &args.group_id, topic).await?,
-        Ending::CopyRows | Ending::MoveTables => shadow::hold_live_offsets(live, &args.group_id, topic).await?,
-    };
+    // Live must stand still from here to the end: the shadow is brought to its position on
+    // another connection, and the comparison reads both. A dry run holds it as a rebuild does,
+    // so that it reports exactly what the rebuild would change; it rolls back.
+    let live_offsets = shadow::hold_live_offsets(live, &args.group_id, topic).await?;
     if let Some(unknown) = live_offsets.keys().find(|partition| !reader.positions.contains_key(partition)) {
         bail!(
             "the live projector has applied partition {unknown} of {topic}, which this replay does not read; rerun it"
@@ -386,9 +385,9 @@ async fn finish(
     let swapping = Instant::now();
     if ending != Ending::Compare {
         // Checked again under the lock: what hangs on the live tables may have changed meanwhile.
-        if ending == Ending::MoveTables && takeover_clear(live).await? {
-            shadow.take_over_live(live).await?;
-        } else {
+        let moved =
+            ending == Ending::MoveTables && takeover_clear(shadow, live).await? && move_tables(shadow, live).await?;
+        if !moved {
             shadow.replace_live(live, scope).await?;
         }
         if bootstrap {
@@ -399,6 +398,25 @@ async fn finish(
         tracing::info!(seconds = swapping.elapsed().as_secs_f64(), "replay swapped the rebuilt rows in");
     }
     Ok(Some(Built { counts: counts.clone(), differing_rows, samples }))
+}
+
+/// Moves the shadow's tables into place; `false` (and nothing moved) when a table stays locked
+/// by someone else: readers queue behind a move that waits, so it waits only briefly, and
+/// copying rows, which readers do not wait for, takes over.
+async fn move_tables(shadow: &Shadow, live: &mut AsyncPgConnection) -> anyhow::Result<bool> {
+    live.batch_execute(&format!("SAVEPOINT take_over; SET LOCAL lock_timeout = {}", MOVE_LOCK_WAIT.as_millis()))
+        .await?;
+    match shadow.take_over_live(live).await {
+        Ok(()) => {
+            live.batch_execute("RELEASE SAVEPOINT take_over; SET LOCAL lock_timeout TO DEFAULT").await?;
+            Ok(true)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the live tables stayed busy: the rebuild copies its rows over them instead");
+            live.batch_execute("ROLLBACK TO SAVEPOINT take_over").await?;
+            Ok(false)
+        }
+    }
 }
 
 /// How a run ends once the shadow stands at the live position.
@@ -414,8 +432,8 @@ enum Ending {
 
 /// Whether a rebuild of every tenant may move its tables into place of the live ones, rather
 /// than copy its rows over them.
-async fn takeover_clear(live: &mut AsyncPgConnection) -> anyhow::Result<bool> {
-    let blockers = Shadow::takeover_blockers(live).await?;
+async fn takeover_clear(shadow: &Shadow, live: &mut AsyncPgConnection) -> anyhow::Result<bool> {
+    let blockers = shadow.takeover_blockers(live).await?;
     if !blockers.is_empty() {
         tracing::warn!(
             blockers = %blockers.join("; "),
