@@ -240,6 +240,11 @@ impl Stack {
         .await;
     }
 
+    /// Stops the live projector alone; ingress and the database stay up.
+    pub async fn stop_projector(&self) {
+        self.projector.stop().await;
+    }
+
     pub async fn stop(self) {
         self.ingress.stop(true).await;
         self.projector.stop().await;

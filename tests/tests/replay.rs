@@ -447,6 +447,19 @@ async fn a_dry_run_under_concurrent_webhooks_finds_nothing_to_change() {
     stack.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_runs_while_the_live_projector_is_stopped_after_catching_up() {
+    let stack = live_stack(31, 2, 100).await;
+    stack.stop_projector().await;
+    // The consumer stops between batches: let it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = without_audit(stack.db.dump().await);
+    let rebuilt = replay::run(&args(&stack, None)).await.expect("a rebuild with live stopped");
+    assert!(!rebuilt.differences(), "{}", rebuilt.render());
+    assert_eq!(without_audit(stack.db.dump().await), before);
+    stack.stop().await;
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]

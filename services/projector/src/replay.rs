@@ -191,9 +191,12 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
     let log =
         EventLog::new(producer, args.shared.events_topic.clone(), Duration::from_secs(10), ProduceMetrics::detached());
     let audit = Audit { log: &log, operator: &args.operator, tenants: &tenants };
+    let shadow = Shadow::for_replay(replay_id);
+    // Where the log ends is read before the replay's own audit events land in it: a stopped live
+    // projector that had applied everything is then not behind the replay.
+    let reader = LogReader::open(args, &shadow)?;
     audit.record(|_| Event::ReplayStarted(ReplayStarted { replay_id, mode, scope: scope.clone() })).await?;
 
-    let shadow = Shadow::for_replay(replay_id);
     let create = {
         let (shadow, url) = (shadow.clone(), database_url.clone());
         tokio::task::spawn_blocking(move || shadow.create(&url))
@@ -203,7 +206,7 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
         .context("the shadow schema task panicked")
         .and_then(|created| created.map_err(anyhow::Error::from));
     let outcome = match created {
-        Ok(()) => replay_into(args, mode, &shadow, &mut live).await,
+        Ok(()) => replay_into(args, mode, &shadow, &mut live, reader).await,
         Err(error) => Err(error),
     };
     if (mode != ReplayMode::PastState || outcome.is_err())
@@ -254,6 +257,7 @@ async fn replay_into(
     mode: ReplayMode,
     shadow: &Shadow,
     live: &mut AsyncPgConnection,
+    mut reader: LogReader,
 ) -> anyhow::Result<Built> {
     if !shadow.same_migrations(live).await? {
         bail!(
@@ -261,7 +265,6 @@ async fn replay_into(
         );
     }
     let mut shadow_conn = shadow.connect(&args.shared.database_url).await?;
-    let mut reader = LogReader::open(args, shadow)?;
     let mut counts = ReplayCounts::default();
     let targets = reader.targets(args.until)?;
     reader.progress_to(&targets, args.quiet);
