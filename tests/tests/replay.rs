@@ -33,6 +33,16 @@ fn args(stack: &Stack, tenant: Option<Uuid>) -> ReplayArgs {
     }
 }
 
+/// The `projector` binary beside this test's (`make test` builds it).
+fn projector_binary() -> std::path::PathBuf {
+    std::env::current_exe()
+        .expect("test path")
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target")
+        .join("projector")
+}
+
 fn dry_run(stack: &Stack, tenant: Option<Uuid>) -> ReplayArgs {
     ReplayArgs { dry_run: true, ..args(stack, tenant) }
 }
@@ -217,12 +227,7 @@ async fn a_dry_run_reports_exactly_the_rows_a_rebuild_then_changes() {
     assert_eq!(changed_errors, BTreeSet::from([open_error.to_string()]));
 
     // The binary: a dry run now finds nothing and exits 0; after another drift it exits 1.
-    let binary = std::env::current_exe()
-        .expect("test path")
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target")
-        .join("projector");
+    let binary = projector_binary();
     let run_binary = || {
         Command::new(&binary)
             .args(["replay", "--dry-run", "--quiet"])
@@ -360,8 +365,10 @@ async fn a_rebuild_keeps_what_others_added_to_the_live_tables() {
         "users grants SELECT to PUBLIC",
         "view active_people reads users",
     ];
-    // A shadow made by the migrations, to ask what is not theirs.
+    // A shadow made by the migrations, to ask what is not theirs; claimed, or the rebuild would
+    // take it for one an interrupted replay left.
     let shadow = Shadow::for_replay(Uuid::now_v7());
+    shadow.claim(&mut conn).await.expect("claim");
     let (made, url) = (shadow.clone(), stack.db.url.clone());
     tokio::task::spawn_blocking(move || made.create(&url)).await.expect("join").expect("a shadow");
     assert_eq!(shadow.takeover_blockers(&mut conn).await.expect("blockers"), hanging);
@@ -458,6 +465,83 @@ async fn a_rebuild_runs_while_the_live_projector_is_stopped_after_catching_up() 
     assert!(!rebuilt.differences(), "{}", rebuilt.render());
     assert_eq!(without_audit(stack.db.dump().await), before);
     stack.stop().await;
+}
+
+/// The `replay_…` schemas of the test database.
+async fn replay_schemas(conn: &mut diesel_async::AsyncPgConnection) -> BTreeSet<String> {
+    let rows: Vec<SchemaName> =
+        diesel::sql_query("SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'replay\\_%'")
+            .load(conn)
+            .await
+            .expect("schemas");
+    rows.into_iter().map(|row| row.name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_drops_what_interrupted_replays_left_and_keeps_the_rest() {
+    let stack = live_stack(37, 1, 100).await;
+    let mut conn = stack.db.connect().await;
+    let create = |shadow: Shadow| {
+        let url = stack.db.url.clone();
+        tokio::task::spawn_blocking(move || shadow.create(&url))
+    };
+    let abandoned = Shadow::for_replay(Uuid::now_v7());
+    create(abandoned.clone()).await.expect("join").expect("an abandoned shadow");
+    let retired = format!("{}_retired", Shadow::for_replay(Uuid::now_v7()).name());
+    conn.batch_execute(&format!("CREATE SCHEMA {retired}")).await.expect("an abandoned retired schema");
+    // A replay still running holds its claim on another session.
+    let running = Shadow::for_replay(Uuid::now_v7());
+    let mut running_session = stack.db.connect().await;
+    running.claim(&mut running_session).await.expect("claim");
+    create(running.clone()).await.expect("join").expect("a running replay's shadow");
+    let kept = replay::run(&ReplayArgs { until: Some(Until::Offset(10)), ..args(&stack, None) })
+        .await
+        .expect("a past state")
+        .kept_schema
+        .expect("kept");
+
+    replay::run(&dry_run(&stack, None)).await.expect("dry run");
+    assert_eq!(replay_schemas(&mut conn).await, BTreeSet::from([kept, running.name().to_owned()]));
+    running.drop(&mut conn).await.expect("drop");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_stopped_by_sigterm_drops_its_shadow_and_says_so() {
+    let stack = live_stack(43, 1, 100).await;
+    stack.stop_projector().await;
+    // Live is now behind the log: the replay waits for it, which leaves time to stop it.
+    produce(&stack.brokers, &stack.topic, &synthetic(44, 1, 5)).await;
+    let binary = projector_binary();
+    let child = Command::new(&binary)
+        .args(["replay", "--quiet"])
+        .env("DATABASE_URL", &stack.db.url)
+        .env("KAFKA_BROKERS", &stack.brokers)
+        .env("EVENTS_TOPIC", &stack.topic)
+        .env("PROJECTOR_GROUP_ID", &stack.group)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run projector replay");
+    let mut conn = stack.db.connect().await;
+    omie_sync_e2e::eventually("the replay's shadow", Duration::from_secs(30), || async {
+        (!replay_schemas(&mut stack.db.connect().await).await.is_empty()).then_some(())
+    })
+    .await;
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.expect("join").expect("exit");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM; nothing live changed"), "{stderr}");
+    assert_eq!(replay_schemas(&mut conn).await, BTreeSet::new(), "{stderr}");
+    stack.stop().await;
+}
+
+#[derive(QueryableByName)]
+struct SchemaName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
 }
 
 #[derive(QueryableByName)]

@@ -90,6 +90,63 @@ impl Shadow {
         Ok(())
     }
 
+    /// Marks the shadow as this session's for as long as the session lasts. Call it before
+    /// creating the shadow: a shadow nobody claims was left by a replay that died.
+    pub async fn claim(&self, conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+        diesel::sql_query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+            .bind::<Text, _>(&self.0)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the shadow as a past state kept on purpose, with what it holds.
+    pub async fn keep(&self, conn: &mut AsyncPgConnection, note: &str) -> Result<(), StoreError> {
+        let note = note.replace('\'', "''");
+        conn.batch_execute(&format!("COMMENT ON SCHEMA {} IS '{note}'", self.0)).await?;
+        Ok(())
+    }
+
+    /// Drops what replays that died left behind (shadows nobody claims and nobody kept, and the
+    /// live tables a takeover retired); returns the schemas dropped. A schema still locked by
+    /// the dead replay's last statement is left for the next run.
+    pub async fn drop_abandoned(conn: &mut AsyncPgConnection) -> Result<Vec<String>, StoreError> {
+        let schemas: Vec<SchemaRow> = diesel::sql_query(
+            "SELECT nspname AS name, obj_description(oid, 'pg_namespace') IS NOT NULL AS kept FROM pg_namespace \
+             WHERE nspname LIKE 'replay\\_%' ORDER BY nspname",
+        )
+        .load(conn)
+        .await?;
+        let mut dropped = Vec::new();
+        for SchemaRow { name, kept } in schemas {
+            let Some(shadow) = Shadow::named(name.strip_suffix("_retired").unwrap_or(&name)) else { continue };
+            if kept && shadow.0 == name {
+                continue;
+            }
+            let unclaimed: Unclaimed =
+                diesel::sql_query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS unclaimed")
+                    .bind::<Text, _>(&shadow.0)
+                    .get_result(conn)
+                    .await?;
+            if !unclaimed.unclaimed {
+                continue;
+            }
+            diesel::sql_query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+                .bind::<Text, _>(&shadow.0)
+                .execute(conn)
+                .await?;
+            let drop = format!("BEGIN; SET LOCAL lock_timeout = 2000; DROP SCHEMA {name} CASCADE; COMMIT");
+            match conn.batch_execute(&drop).await {
+                Ok(()) => dropped.push(name),
+                Err(error) => {
+                    conn.batch_execute("ROLLBACK").await?;
+                    tracing::warn!(%error, schema = %name, "could not drop a schema an interrupted replay left; the next replay tries again");
+                }
+            }
+        }
+        Ok(dropped)
+    }
+
     /// Drops the shadow and, after a takeover, the live tables it replaced.
     pub async fn drop(&self, conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
         conn.batch_execute(&format!(
@@ -269,6 +326,20 @@ impl Shadow {
         }
         Ok(counts)
     }
+}
+
+#[derive(QueryableByName)]
+struct SchemaRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    kept: bool,
+}
+
+#[derive(QueryableByName)]
+struct Unclaimed {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    unclaimed: bool,
 }
 
 #[derive(QueryableByName)]

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use projector::dlq::{self, DlqArgs};
 use projector::replay::{self, ReplayArgs};
@@ -60,7 +61,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Dlq(args) => print!("{}", dlq::run(&args).await?),
         Command::Replay(args) => {
-            let report = replay::run(&args).await?;
+            let report = replay::run_until_interrupted(&args, stop_signal()?).await?;
             print!("{}", report.render());
             if args.dry_run && report.differences() {
                 return Ok(ExitCode::from(1));
@@ -68,4 +69,18 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM, named. Listening starts at once, so a signal that arrives before the
+/// replay looks is not lost (nor does it kill the process before its cleanup).
+fn stop_signal() -> anyhow::Result<impl Future<Output = String>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "Ctrl-C".to_owned(),
+            _ = terminate.recv() => "SIGTERM".to_owned(),
+        }
+    })
 }

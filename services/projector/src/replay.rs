@@ -170,6 +170,15 @@ impl ReplayReport {
 }
 
 pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
+    run_until_interrupted(args, std::future::pending()).await
+}
+
+/// Runs a replay; when `interrupted` resolves first (to what interrupted it), the run stops, its
+/// shadow is dropped and it is recorded as failed, as any failure is.
+pub async fn run_until_interrupted(
+    args: &ReplayArgs,
+    interrupted: impl Future<Output = String>,
+) -> anyhow::Result<ReplayReport> {
     args.shared.validate()?;
     let clock = Instant::now();
     let replay_id = Uuid::now_v7();
@@ -192,6 +201,10 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
         EventLog::new(producer, args.shared.events_topic.clone(), Duration::from_secs(10), ProduceMetrics::detached());
     let audit = Audit { log: &log, operator: &args.operator, tenants: &tenants };
     let shadow = Shadow::for_replay(replay_id);
+    shadow.claim(&mut live).await?;
+    for schema in Shadow::drop_abandoned(&mut live).await? {
+        tracing::info!(%schema, "dropped a schema an interrupted replay left behind");
+    }
     // Where the log ends is read before the replay's own audit events land in it: a stopped live
     // projector that had applied everything is then not behind the replay.
     let reader = LogReader::open(args, &shadow)?;
@@ -206,9 +219,27 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
         .context("the shadow schema task panicked")
         .and_then(|created| created.map_err(anyhow::Error::from));
     let outcome = match created {
-        Ok(()) => replay_into(args, mode, &shadow, &mut live, reader).await,
+        Ok(()) => tokio::select! {
+            outcome = replay_into(args, mode, &shadow, &mut live, reader) => outcome,
+            by = interrupted => {
+                // The connection stopped mid-statement: closing it rolls back its transaction.
+                live = AsyncPgConnection::establish(database_url).await.context("cannot connect to DATABASE_URL")?;
+                Err(anyhow::anyhow!("interrupted by {by}; nothing live changed"))
+            }
+        },
         Err(error) => Err(error),
     };
+    if mode == ReplayMode::PastState
+        && outcome.is_ok()
+        && let Err(error) = shadow
+            .keep(
+                &mut live,
+                &format!("past state kept by replay {replay_id} up to {}", scope.until.as_deref().unwrap_or("the end")),
+            )
+            .await
+    {
+        tracing::warn!(%error, schema = shadow.name(), "could not mark the kept schema; the next replay may drop it");
+    }
     if (mode != ReplayMode::PastState || outcome.is_err())
         && let Err(error) = shadow.drop(&mut live).await
     {
