@@ -445,12 +445,13 @@ async fn a_dry_run_under_concurrent_webhooks_finds_nothing_to_change() {
         reports
     };
     let (reports, ()) = tokio::join!(dry_runs, writes);
-    for report in reports {
-        let report = report.expect("dry run");
-        // Its own audit event is one more record; the rest arrived while it ran.
-        assert!(report.counts.events_read > u64::try_from(applied_before).expect("count") + 1, "{report:?}");
+    let reports: Vec<_> = reports.into_iter().map(|report| report.expect("dry run")).collect();
+    for report in &reports {
         assert!(!report.differences(), "live and rebuilt agree at the live position: {}", report.render());
     }
+    // Each run's own audit event is one more record; the rest arrived while they ran.
+    let read_most = reports.iter().map(|report| report.counts.events_read).max().unwrap_or(0);
+    assert!(read_most > u64::try_from(applied_before).expect("count") + 3, "{reports:?}");
     stack.stop().await;
 }
 

@@ -160,29 +160,54 @@ impl Shadow {
     /// Makes the shadow's projection tables fit to be the live ones: durable, with every index
     /// the live tables have, and analysed. Slow at scale, so run it before the swap, while the
     /// live projector still applies.
-    pub async fn prepare_takeover(&self, shadow_conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
-        let shadow = &self.0;
-        // A logged table may not reference an unlogged one: referenced tables go first.
-        for (table, _) in TABLES {
-            shadow_conn.batch_execute(&format!("ALTER TABLE {shadow}.{table} SET LOGGED")).await?;
-        }
+    pub async fn prepare_takeover(&self, database_url: &str) -> Result<(), StoreError> {
+        let mut first = self.connect(database_url).await?;
+        let mut second = self.connect(database_url).await?;
         let definitions: Vec<IndexDefinition> = diesel::sql_query(
-            "SELECT indexdef AS definition FROM pg_indexes WHERE schemaname = 'public' AND indexname = ANY($1)",
+            "SELECT tablename AS table_name, indexdef AS definition FROM pg_indexes \
+             WHERE schemaname = 'public' AND indexname = ANY($1)",
         )
         .bind::<Array<Text>, _>(READ_ONLY_INDEXES.to_vec())
-        .load(shadow_conn)
+        .load(&mut first)
         .await?;
-        let unfit =
-            || StoreError::Migration("the live indexes differ from the migrations': run `projector migrate`".into());
         if definitions.len() != READ_ONLY_INDEXES.len() {
-            return Err(unfit());
+            return Err(StoreError::Migration(
+                "the live indexes differ from the migrations': run `projector migrate`".into(),
+            ));
         }
-        for IndexDefinition { definition } in definitions {
-            let (head, tail) = definition.split_once(" ON public.").ok_or_else(unfit)?;
-            shadow_conn.batch_execute(&format!("{head} ON {shadow}.{tail}")).await?;
+        // `events`, with every raw payload, is most of the shadow: it gets a connection (and a
+        // core) of its own while the others are prepared on a second one.
+        let (largest, rest): (Vec<&str>, Vec<&str>) =
+            TABLES.iter().map(|(table, _)| *table).partition(|table| *table == "events");
+        tokio::try_join!(
+            self.prepare_tables(&mut first, &largest, &definitions),
+            self.prepare_tables(&mut second, &rest, &definitions),
+        )?;
+        Ok(())
+    }
+
+    async fn prepare_tables(
+        &self,
+        conn: &mut AsyncPgConnection,
+        tables: &[&str],
+        definitions: &[IndexDefinition],
+    ) -> Result<(), StoreError> {
+        let shadow = &self.0;
+        // A logged table may not reference an unlogged one: referenced tables go first.
+        for table in tables {
+            conn.batch_execute(&format!("ALTER TABLE {shadow}.{table} SET LOGGED")).await?;
         }
-        let tables: Vec<String> = TABLES.iter().map(|(table, _)| format!("{shadow}.{table}")).collect();
-        shadow_conn.batch_execute(&format!("ANALYZE {}", tables.join(", "))).await?;
+        for IndexDefinition { table_name, definition } in definitions {
+            if !tables.contains(&table_name.as_str()) {
+                continue;
+            }
+            let (head, tail) = definition.split_once(" ON public.").ok_or_else(|| {
+                StoreError::Migration(format!("an index definition this replay cannot place: {definition}"))
+            })?;
+            conn.batch_execute(&format!("{head} ON {shadow}.{tail}")).await?;
+        }
+        let tables: Vec<String> = tables.iter().map(|table| format!("{shadow}.{table}")).collect();
+        conn.batch_execute(&format!("ANALYZE {}", tables.join(", "))).await?;
         Ok(())
     }
 
@@ -314,6 +339,22 @@ impl Shadow {
         let shadow = &self.0;
         for (table, filter) in TABLES {
             let (live_filter, shadow_filter) = (scoped(filter, "public", tenants), scoped(filter, shadow, tenants));
+            // Against nothing live (a first build, a new tenant), every rebuilt row differs:
+            // counting them spares comparing them.
+            let live_rows: RowCount = bound(
+                diesel::sql_query(format!(
+                    "SELECT count(*) AS rows FROM (SELECT 1 FROM public.{table} WHERE {live_filter} LIMIT 1) AS any_row"
+                )),
+                tenants,
+            )
+            .get_result(live)
+            .await?;
+            if live_rows.rows == 0 {
+                let sql = format!("SELECT count(*) AS rows FROM {shadow}.{table} WHERE {shadow_filter}");
+                let row: RowCount = bound(diesel::sql_query(sql), tenants).get_result(live).await?;
+                counts.push((table, row.rows));
+                continue;
+            }
             let sql = format!(
                 "SELECT count(*) AS rows FROM (\
                    (SELECT * FROM public.{table} WHERE {live_filter} EXCEPT ALL SELECT * FROM {shadow}.{table} WHERE {shadow_filter}) \
@@ -350,6 +391,8 @@ struct Blocker {
 
 #[derive(QueryableByName)]
 struct IndexDefinition {
+    #[diesel(sql_type = Text)]
+    table_name: String,
     #[diesel(sql_type = Text)]
     definition: String,
 }

@@ -7,6 +7,11 @@ use projector::replay::{self, ReplayArgs};
 use projector::{Application, ProjectorConfig};
 
 /// Folds the Omie sync event log into PostgreSQL and serves reads.
+/// The fold allocates and frees many small JSON values per event; the system allocator spent
+/// about a third of a replay's CPU on that (`BENCHMARKS.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version)]
 struct Cli {

@@ -295,12 +295,12 @@ async fn replay_into(
             "the live schema and this projector's migrations differ: run this projector's `migrate` first, or replay with the projector that matches the live schema"
         );
     }
-    let mut shadow_conn = shadow.connect(&args.shared.database_url).await?;
+    let shadow_conn = shadow.connect(&args.shared.database_url).await?;
     let mut counts = ReplayCounts::default();
     let targets = reader.targets(args.until)?;
     reader.progress_to(&targets, args.quiet);
     let reading = Instant::now();
-    reader.read_to(&targets, &mut shadow_conn, &mut counts).await?;
+    let mut shadow_conn = reader.read_to(&targets, shadow_conn, &mut counts).await?;
     tracing::info!(
         events = counts.events_read,
         applied = counts.events_applied,
@@ -318,7 +318,7 @@ async fn replay_into(
     };
     if ending == Ending::MoveTables {
         let preparing = Instant::now();
-        shadow.prepare_takeover(&mut shadow_conn).await?;
+        shadow.prepare_takeover(&args.shared.database_url).await?;
         tracing::info!(seconds = preparing.elapsed().as_secs_f64(), "replay made the rebuilt tables fit to go live");
     }
     let deadline = Instant::now() + LIVE_CATCH_UP;
@@ -396,7 +396,9 @@ async fn finish(
         .iter()
         .map(|(&partition, &position)| (partition, position.max(live_offsets.get(&partition).copied().unwrap_or(0))))
         .collect();
-    reader.read_to(&targets, shadow_conn, counts).await?;
+    // On a connection of its own: the first pass's stays with this function's caller.
+    let catch_up = shadow.connect(&args.shared.database_url).await?;
+    reader.read_to(&targets, catch_up, counts).await?;
 
     let comparing = Instant::now();
     let tenants = args.tenant.map(|tenant| vec![tenant]);
@@ -688,21 +690,23 @@ impl LogReader {
         );
     }
 
-    /// Reads until every partition's position reached its target, applying in-scope records. The
-    /// next batch is read while the previous one is written.
+    /// Reads until every partition's position reached its target, applying in-scope records
+    /// through `shadow`, which it hands back. The next batch is read while the previous one is
+    /// written, on a task of its own so the two use both cores.
     async fn read_to(
         &mut self,
         targets: &HashMap<i32, i64>,
-        shadow: &mut AsyncPgConnection,
+        shadow: AsyncPgConnection,
         counts: &mut ReplayCounts,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<AsyncPgConnection> {
         let (batches, mut to_apply) = tokio::sync::mpsc::channel::<Vec<LogRecord>>(2);
         let scope = self.scope.clone();
-        let applying = async move {
+        let applying = tokio::spawn(async move {
+            let mut shadow = shadow;
             let (mut applied, mut batches_applied) = (0, 0u64);
             while let Some(batch) = to_apply.recv().await {
                 // No dead-letter topic: the live projector already sent those records there.
-                let report = apply::apply_batch(shadow, &scope, &batch, None).await?;
+                let report = apply::apply_batch(&mut shadow, &scope, &batch, None).await?;
                 applied += u64::try_from(report.applied + report.dead_lettered).unwrap_or(u64::MAX);
                 batches_applied += 1;
                 // The shadow's tables grow from empty faster than autovacuum notices: without fresh
@@ -711,12 +715,14 @@ impl LogReader {
                     shadow.batch_execute(ANALYZE_SHADOW).await?;
                 }
             }
-            Ok::<u64, anyhow::Error>(applied)
-        };
-        let (read, applied) = tokio::try_join!(self.read_batches(targets, batches), applying)?;
-        counts.events_read += read;
+            Ok::<_, anyhow::Error>((shadow, applied))
+        });
+        let read = self.read_batches(targets, batches).await;
+        // A writer that failed is the cause of the reader's failure to hand it batches.
+        let (shadow, applied) = applying.await.context("the replay's writer panicked")??;
+        counts.events_read += read?;
         counts.events_applied += applied;
-        Ok(())
+        Ok(shadow)
     }
 
     /// Sends the in-scope records up to `targets` in batches; returns how many records it read.
