@@ -56,6 +56,34 @@ async fn live_stack(seed: u64, tenants: usize, events_per_tenant: usize) -> Stac
     stack
 }
 
+/// A live stack with one configured tenant (tag `Espresso`) whose first `people` clients came in
+/// by webhook and were applied.
+async fn webhook_stack(app_key: &str, people: i64) -> (Stack, Uuid) {
+    let stack = Stack::start().await;
+    let tenant = Uuid::new_v4();
+    stack.configure(tenant, app_key, "secret-of-the-replay-tests", "Espresso").await;
+    for code in 1..=people {
+        post_person(&stack, app_key, code).await;
+    }
+    // Configuring is three events.
+    stack.wait_applied(people + 3).await;
+    (stack, tenant)
+}
+
+/// Posts Omie client `code`, tagged and with an e-mail of its own, as a new client.
+async fn post_person(stack: &Stack, app_key: &str, code: i64) {
+    let person = json!({"codigo_cliente_omie": code, "razao_social": format!("Pessoa {code}"),
+                        "email": format!("p{code}@empresa-demo.com.br"), "inativo": "N", "tags": [{"tag": "Espresso"}]});
+    let body = webhook(app_key, "ClienteFornecedor.Incluido", &person, "Ana");
+    assert_eq!(stack.post_webhook(body, "").await.status(), 200);
+}
+
+/// Makes `shadow` with every migration, as a replay would.
+async fn create_shadow(stack: &Stack, shadow: &Shadow) {
+    let (shadow, url) = (shadow.clone(), stack.db.url.clone());
+    tokio::task::spawn_blocking(move || shadow.create(&url)).await.expect("join").expect("a shadow");
+}
+
 /// The dump's rows of one tenant (users, errors, history), or of every other tenant.
 fn rows_of(dump: &Value, tenant: Uuid, keep: bool) -> Value {
     let mut kept = json!({});
@@ -267,21 +295,8 @@ fn diff_ids(before: &Value, after: &Value) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_keep_answering_during_a_rebuild_under_concurrent_webhooks() {
-    let stack = Stack::start().await;
-    let tenant = Uuid::new_v4();
     let app_key = "6660001112223";
-    stack.configure(tenant, app_key, "secret-of-the-replay-test", "Espresso").await;
-    let person = |code: i64| {
-        json!({"codigo_cliente_omie": code, "razao_social": format!("Pessoa {code}"), "email": format!("p{code}@empresa-demo.com.br"),
-               "inativo": "N", "tags": [{"tag": "Espresso"}]})
-    };
-    for code in 1..=300 {
-        assert_eq!(
-            stack.post_webhook(webhook(app_key, "ClienteFornecedor.Incluido", &person(code), "Ana"), "").await.status(),
-            200
-        );
-    }
-    stack.wait_applied(303).await;
+    let (stack, tenant) = webhook_stack(app_key, 300).await;
     let token = stack.token(tenant, Role::Financeiro);
 
     let reads = async {
@@ -302,8 +317,7 @@ async fn reads_keep_answering_during_a_rebuild_under_concurrent_webhooks() {
     };
     let writes = async {
         for code in 301..=400 {
-            let body = webhook(app_key, "ClienteFornecedor.Incluido", &person(code), "Ana");
-            assert_eq!(stack.post_webhook(body, "").await.status(), 200);
+            post_person(&stack, app_key, code).await;
         }
     };
     let rebuild_args = args(&stack, None);
@@ -369,8 +383,7 @@ async fn a_rebuild_keeps_what_others_added_to_the_live_tables() {
     // take it for one an interrupted replay left.
     let shadow = Shadow::for_replay(Uuid::now_v7());
     shadow.claim(&mut conn).await.expect("claim");
-    let (made, url) = (shadow.clone(), stack.db.url.clone());
-    tokio::task::spawn_blocking(move || made.create(&url)).await.expect("join").expect("a shadow");
+    create_shadow(&stack, &shadow).await;
     assert_eq!(shadow.takeover_blockers(&mut conn).await.expect("blockers"), hanging);
     let (before, catalog) = (without_audit(stack.db.dump().await), stack.db.catalog().await);
 
@@ -410,27 +423,15 @@ async fn a_rebuild_copies_rows_rather_than_wait_for_a_long_reader() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_under_concurrent_webhooks_finds_nothing_to_change() {
-    let stack = Stack::start().await;
-    let tenant = Uuid::new_v4();
     let app_key = "6660001112224";
-    stack.configure(tenant, app_key, "secret-of-the-dry-run-test", "Espresso").await;
-    let person = |code: i64| {
-        json!({"codigo_cliente_omie": code, "razao_social": format!("Pessoa {code}"), "email": format!("p{code}@empresa-demo.com.br"),
-               "inativo": "N", "tags": [{"tag": "Espresso"}]})
-    };
-    for code in 1..=100 {
-        let body = webhook(app_key, "ClienteFornecedor.Incluido", &person(code), "Ana");
-        assert_eq!(stack.post_webhook(body, "").await.status(), 200);
-    }
-    stack.wait_applied(103).await;
+    let (stack, _) = webhook_stack(app_key, 100).await;
     let applied_before = stack.db.applied(&stack.group).await;
     let dry_running = AtomicBool::new(true);
     let writes = async {
         let mut code = 101;
         // Spelled out: diesel's `RunQueryDsl::load` would be picked otherwise.
         while AtomicBool::load(&dry_running, Ordering::Relaxed) {
-            let body = webhook(app_key, "ClienteFornecedor.Incluido", &person(code), "Ana");
-            assert_eq!(stack.post_webhook(body, "").await.status(), 200);
+            post_person(&stack, app_key, code).await;
             code += 1;
         }
     };
@@ -482,19 +483,14 @@ async fn replay_schemas(conn: &mut diesel_async::AsyncPgConnection) -> BTreeSet<
 async fn a_replay_drops_what_interrupted_replays_left_and_keeps_the_rest() {
     let stack = live_stack(37, 1, 100).await;
     let mut conn = stack.db.connect().await;
-    let create = |shadow: Shadow| {
-        let url = stack.db.url.clone();
-        tokio::task::spawn_blocking(move || shadow.create(&url))
-    };
-    let abandoned = Shadow::for_replay(Uuid::now_v7());
-    create(abandoned.clone()).await.expect("join").expect("an abandoned shadow");
+    create_shadow(&stack, &Shadow::for_replay(Uuid::now_v7())).await;
     let retired = format!("{}_retired", Shadow::for_replay(Uuid::now_v7()).name());
     conn.batch_execute(&format!("CREATE SCHEMA {retired}")).await.expect("an abandoned retired schema");
     // A replay still running holds its claim on another session.
     let running = Shadow::for_replay(Uuid::now_v7());
     let mut running_session = stack.db.connect().await;
     running.claim(&mut running_session).await.expect("claim");
-    create(running.clone()).await.expect("join").expect("a running replay's shadow");
+    create_shadow(&stack, &running).await;
     let kept = replay::run(&ReplayArgs { until: Some(Until::Offset(10)), ..args(&stack, None) })
         .await
         .expect("a past state")

@@ -51,6 +51,9 @@ const READ_ONLY_INDEXES: [&str; 9] = [
     "error_events_by_event",
 ];
 
+/// The advisory lock key of a shadow named `$1`: held by the replay building it ([`Shadow::claim`]).
+const CLAIM_KEY: &str = "hashtextextended($1, 0)";
+
 /// A schema name this module made: `replay_` and 32 hex digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shadow(String);
@@ -93,7 +96,7 @@ impl Shadow {
     /// Marks the shadow as this session's for as long as the session lasts. Call it before
     /// creating the shadow: a shadow nobody claims was left by a replay that died.
     pub async fn claim(&self, conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
-        diesel::sql_query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        diesel::sql_query(format!("SELECT pg_advisory_lock({CLAIM_KEY})"))
             .bind::<Text, _>(&self.0)
             .execute(conn)
             .await?;
@@ -124,14 +127,14 @@ impl Shadow {
                 continue;
             }
             let unclaimed: Unclaimed =
-                diesel::sql_query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS unclaimed")
+                diesel::sql_query(format!("SELECT pg_try_advisory_lock({CLAIM_KEY}) AS unclaimed"))
                     .bind::<Text, _>(&shadow.0)
                     .get_result(conn)
                     .await?;
             if !unclaimed.unclaimed {
                 continue;
             }
-            diesel::sql_query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({CLAIM_KEY})"))
                 .bind::<Text, _>(&shadow.0)
                 .execute(conn)
                 .await?;
@@ -423,12 +426,7 @@ fn bound(
     }
 }
 
-/// The live group's offsets.
-pub async fn live_offsets(
-    live: &mut AsyncPgConnection,
-    group: &str,
-    topic: &str,
-) -> Result<HashMap<i32, i64>, StoreError> {
+async fn live_offsets(live: &mut AsyncPgConnection, group: &str, topic: &str) -> Result<HashMap<i32, i64>, StoreError> {
     let rows: Vec<OffsetRow> = diesel::sql_query(
         "SELECT partition, next_offset FROM public.consumer_offsets WHERE consumer_group = $1 AND topic = $2",
     )

@@ -327,7 +327,7 @@ async fn replay_into(
         let finished = finish(args, ending, shadow, live, &mut shadow_conn, &mut reader, &mut counts).await;
         match finished {
             Ok(Some(built)) => {
-                let end = if mode == ReplayMode::Rebuild { "COMMIT" } else { "ROLLBACK" };
+                let end = if ending == Ending::Compare { "ROLLBACK" } else { "COMMIT" };
                 live.batch_execute(end).await?;
                 reader.progress.finish_and_clear();
                 return Ok(built);
@@ -436,9 +436,9 @@ async fn finish(
     Ok(Some(Built { counts: counts.clone(), differing_rows, samples }))
 }
 
-/// Moves the shadow's tables into place; `false` (and nothing moved) when a table stays locked
-/// by someone else: readers queue behind a move that waits, so it waits only briefly, and
-/// copying rows, which readers do not wait for, takes over.
+/// Moves the shadow's tables into place; `false` (and nothing moved) when that fails, mostly
+/// because a table stays locked by someone else: readers queue behind a move that waits, so it
+/// waits only briefly, and copying rows, which readers do not wait for, takes over.
 async fn move_tables(shadow: &Shadow, live: &mut AsyncPgConnection) -> anyhow::Result<bool> {
     live.batch_execute(&format!("SAVEPOINT take_over; SET LOCAL lock_timeout = {}", MOVE_LOCK_WAIT.as_millis()))
         .await?;
@@ -448,7 +448,7 @@ async fn move_tables(shadow: &Shadow, live: &mut AsyncPgConnection) -> anyhow::R
             Ok(true)
         }
         Err(error) => {
-            tracing::warn!(%error, "the live tables stayed busy: the rebuild copies its rows over them instead");
+            tracing::warn!(%error, "the rebuilt tables could not be moved into place: the rebuild copies its rows instead");
             live.batch_execute("ROLLBACK TO SAVEPOINT take_over").await?;
             Ok(false)
         }
